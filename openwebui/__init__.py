@@ -1,0 +1,1 @@
+"""What the OpenWebUI host runs: its environment, the user-data template and the boot script."""

@@ -1,0 +1,72 @@
+#!/bin/bash
+# First boot of the OpenWebUI host. Rendered by components/chat_ui_host.py; see openwebui/user_data.py.
+# It holds no secret (EC2 keeps user data in plain text): the host reads the API key, the admin
+# password and WEBUI_SECRET_KEY from SSM with its instance role, at every boot (openwebui.service).
+set -euo pipefail
+exec >>/var/log/openwebui-setup.log 2>&1
+echo "$(date -Is) user data: start"
+
+if ! command -v docker >/dev/null 2>&1; then
+  dnf install -y -q docker
+fi
+systemctl enable --now docker
+
+install -d -m 0700 /etc/openwebui
+
+cat >/etc/openwebui/host.conf <<'CONF'
+IMAGE={{ image }}
+DATA_VOLUME_ID={{ data_volume_id }}
+DATA_DIR=/srv/openwebui
+UI_PORT={{ ui_port }}
+CONTAINER_PORT={{ container_port }}
+CONF
+
+cat >/etc/openwebui/public.env <<'ENV'
+{{ public_env }}
+ENV
+
+# NAME=SSM parameter name; the values are read at boot, never written here.
+cat >/etc/openwebui/secret-parameters <<'PARAMETERS'
+{{ secret_parameters }}
+PARAMETERS
+
+cat >/usr/local/sbin/openwebui-start <<'SCRIPT'
+{{ start_script }}
+SCRIPT
+chmod 0755 /usr/local/sbin/openwebui-start
+
+cat >/etc/systemd/system/openwebui.service <<'UNIT'
+[Unit]
+Description=OpenWebUI: mount its data volume, read its secrets from SSM, run the pinned image
+Wants=network-online.target
+After=network-online.target docker.service
+Requires=docker.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/local/sbin/openwebui-start
+Restart=on-failure
+RestartSec=30s
+TimeoutStartSec=45min
+StandardOutput=append:/var/log/openwebui-setup.log
+StandardError=append:/var/log/openwebui-setup.log
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+
+systemctl daemon-reload
+systemctl enable openwebui.service
+if ! systemctl start openwebui.service; then
+  echo "$(date -Is) user data: openwebui.service failed; systemd retries it (journalctl -u openwebui)"
+fi
+
+for _ in $(seq 1 60); do
+  if curl -fsS "http://127.0.0.1:{{ ui_port }}/health" >/dev/null 2>&1; then
+    echo "$(date -Is) user data: OpenWebUI is healthy"
+    exit 0
+  fi
+  sleep 10
+done
+echo "$(date -Is) user data: OpenWebUI not healthy yet; see docker logs open-webui"

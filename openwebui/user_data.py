@@ -1,0 +1,72 @@
+"""Renders the UI host's user data from `user-data.sh.tpl`: a pure function, tested without AWS."""
+
+import re
+import shlex
+from collections.abc import Mapping
+from pathlib import Path
+
+from openwebui.environment import SECRETS, public_env_lines
+
+HERE = Path(__file__).parent
+TEMPLATE = HERE / "user-data.sh.tpl"
+START_SCRIPT = HERE / "start-openwebui.sh"
+USER_DATA_LIMIT = 16 * 1024  # bytes EC2 accepts before base64
+CONTAINER_PORT = 8080  # OpenWebUI's port inside the image
+
+_PLACEHOLDER = re.compile(r"\{\{ (\w+) \}\}")
+_PARAMETER_NAME = re.compile(r"[a-zA-Z0-9_.\-/]+")
+
+
+def render_template(template: str, values: Mapping[str, str]) -> str:
+    """Fills every `{{ name }}`; a missing or unused value is an error, not a silent blank."""
+    unused = set(values) - set(_PLACEHOLDER.findall(template))
+    if unused:
+        raise ValueError(f"values not used by the template: {sorted(unused)}")
+
+    def fill(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in values:
+            raise ValueError(f"no value for template placeholder {name!r}")
+        return values[name]
+
+    return _PLACEHOLDER.sub(fill, template)
+
+
+def render_user_data(
+    *,
+    image: str,
+    data_volume_id: str,
+    ui_port: int,
+    stack_env: Mapping[str, str],
+    secret_parameters: Mapping[str, str],
+) -> str:
+    """The boot script of the UI host.
+
+    `stack_env` holds the non-secret variables known at deploy time (environment.FROM_STACK);
+    `secret_parameters` maps each secret variable (environment.SECRETS) to the SSM parameter
+    the host reads it from at boot. No secret value goes in.
+    """
+    if set(secret_parameters) != set(SECRETS):
+        raise ValueError(f"secret parameters must be exactly {SECRETS}, got {sorted(secret_parameters)}")
+    for parameter in secret_parameters.values():
+        if not _PARAMETER_NAME.fullmatch(parameter):
+            raise ValueError(f"not an SSM parameter name: {parameter!r}")
+    start_script = START_SCRIPT.read_text()
+    if "\nSCRIPT\n" in start_script:
+        raise ValueError("start script must not contain the heredoc terminator SCRIPT")
+    user_data = render_template(
+        TEMPLATE.read_text(),
+        {
+            "image": shlex.quote(image),
+            "data_volume_id": shlex.quote(data_volume_id),
+            "ui_port": str(int(ui_port)),
+            "container_port": str(CONTAINER_PORT),
+            "public_env": public_env_lines(stack_env).rstrip("\n"),
+            "secret_parameters": "\n".join(f"{name}={secret_parameters[name]}" for name in SECRETS),
+            "start_script": start_script.rstrip("\n"),
+        },
+    )
+    size = len(user_data.encode())
+    if size > USER_DATA_LIMIT:
+        raise ValueError(f"user data is {size} bytes; EC2 accepts at most {USER_DATA_LIMIT}")
+    return user_data

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what the browser end-to-end test needs, outside the uv project:
+#   - Debian's chromium (a test tool's own browser download cannot work here),
+#   - a separate venv with the open-webui package at the pinned image's version, CPU torch first
+#     (so pip does not pull a CUDA build of several GB), and playwright to drive chromium.
+# Idempotent: a second run only checks. Prints the venv path on its last line.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+venv="${OPENWEBUI_E2E_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/sagemaker-llm/openwebui-e2e}"
+# The version of the pinned image in Pulumi.yaml (ghcr.io/open-webui/open-webui:vX.Y.Z).
+version="$(sed -n 's|.*ghcr.io/open-webui/open-webui:v\{0,1\}\([0-9][0-9.]*\).*|\1|p' Pulumi.yaml | head -n 1)"
+if [[ -z "$version" ]]; then
+  echo "setup.sh: no pinned openWebUiImage version found in Pulumi.yaml" >&2
+  exit 1
+fi
+
+if [[ ! -x /usr/bin/chromium ]]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq chromium >/dev/null
+fi
+
+if [[ ! -x "$venv/bin/open-webui" ]] || ! "$venv/bin/python" -m pip show "open-webui" 2>/dev/null | grep -qx "Version: $version"; then
+  python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install --quiet --upgrade pip
+  # CPU torch from this machine's disk first: open-webui's own requirement would take a CUDA build.
+  "$venv/bin/python" -m pip install --quiet "torch==2.13.0"
+  "$venv/bin/python" -m pip install --quiet "open-webui==$version" "playwright>=1.45"
+fi
+
+"$venv/bin/open-webui" --help >/dev/null
+"$venv/bin/python" -c "import playwright.sync_api"
+echo "$venv"
