@@ -1,0 +1,61 @@
+"""sagemaker-llm: read the stack's settings, build the components in data-flow order, export the outputs."""
+
+import pulumi
+
+from components.chat_api import ChatApi, ChatApiArgs
+from components.model_endpoint import ModelEndpoint, ModelEndpointArgs
+from components.proxy_function import ProxyFunction, ProxyFunctionArgs
+from components.settings import load_settings
+
+settings = load_settings()
+
+endpoint = ModelEndpoint("model", ModelEndpointArgs.from_settings(settings))
+proxy = ProxyFunction(
+    "proxy",
+    ProxyFunctionArgs(
+        endpoint_name=endpoint.endpoint_name,
+        invoke_statement=endpoint.invoke_statement(),
+        model_id=endpoint.served_model_name,
+        backend_dialect=settings.backend_dialect,
+        max_output_tokens=settings.max_output_tokens,
+        api_key=settings.api_key,
+        log_retention_days=settings.log_retention_days,
+    ),
+)
+api = ChatApi(
+    "api",
+    ChatApiArgs(
+        function_name=proxy.function_name,
+        function_invoke_arn=proxy.invoke_arn,
+        rate_limit=settings.api_rate_limit,
+        burst_limit=settings.api_burst_limit,
+        cors_origins=settings.api_cors_origins,
+        log_retention_days=settings.log_retention_days,
+    ),
+)
+
+pulumi.export("apiUrl", api.api_url)
+pulumi.export("apiKey", proxy.api_key)
+pulumi.export("endpointName", endpoint.endpoint_name)
+pulumi.export("modelId", endpoint.served_model_name)
+
+if settings.ui_enabled:
+    from components.chat_ui_host import ChatUiHost, ChatUiHostArgs
+    from components.network import ui_placement
+
+    placement = ui_placement(settings)
+    ui = ChatUiHost(
+        "ui",
+        ChatUiHostArgs(
+            api_url=api.api_url,
+            api_key_parameter_name=proxy.api_key_parameter_name,
+            api_key_read_statement=proxy.read_key_statement(),
+            model_id=endpoint.served_model_name,
+            settings=settings,
+            vpc_id=placement.vpc_id,
+            subnet_id=placement.subnet_id,
+        ),
+    )
+    pulumi.export("uiUrl", ui.ui_url)
+    pulumi.export("uiAdminEmail", ui.admin_email)
+    pulumi.export("uiAdminPassword", pulumi.Output.secret(ui.admin_password))

@@ -1,0 +1,91 @@
+"""Which serving image an endpoint runs: the AWS vLLM Deep Learning Container for the region, or an override."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# The vLLM DLC for SageMaker, pinned: a new tag is a deliberate change (README lists the pinned one).
+VLLM_DLC_REPOSITORY = "vllm"
+VLLM_DLC_TAG = "0.27.1-gpu-py312-cu130-ubuntu22.04-sagemaker"
+# CUDA 13 images need the inference AMI whose driver supports them (aws/deep-learning-containers docs/vllm).
+CUDA13_INFERENCE_AMI_VERSION = "al2-ami-sagemaker-inference-gpu-3-1"
+
+DEFAULT_DLC_ACCOUNT = "763104351884"
+# Regions whose DLC registry is not the default account (docs/reference/region_availability.md).
+DLC_ACCOUNT_EXCEPTIONS = {
+    "af-south-1": "626614931356",
+    "ap-east-1": "871362719292",
+    "eu-south-1": "692866216735",
+    "eu-south-2": "503227376785",
+    "eu-central-2": "380420809688",
+    "me-south-1": "217643126080",
+}
+CHINA_DLC_ACCOUNT = "727897471807"
+
+_ECR_IMAGE = re.compile(
+    r"(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.(?P<domain>amazonaws\.com(\.cn)?)/"
+    r"(?P<repository>[a-z0-9][a-z0-9._/-]*)(:(?P<tag>[\w.-]+)|@(?P<digest>sha256:[0-9a-f]{64}))"
+)
+
+
+@dataclass(frozen=True)
+class EcrImage:
+    """An image in a private ECR registry, the only kind a SageMaker model pulls without extra setup."""
+
+    account: str
+    """Registry account id."""
+    region: str
+    """Registry region."""
+    repository: str
+    """Repository name, e.g. `vllm`."""
+    reference: str
+    """`:tag` or `@sha256:digest`."""
+    domain: str = "amazonaws.com"
+    """amazonaws.com, or amazonaws.com.cn in China."""
+
+    @property
+    def uri(self) -> str:
+        """The image URI SageMaker pulls."""
+        return f"{self.account}.dkr.ecr.{self.region}.{self.domain}/{self.repository}{self.reference}"
+
+    def repository_arn(self, partition: str) -> str:
+        """The ECR repository's ARN, for an IAM statement that lets a role pull exactly this image's repository."""
+        return f"arn:{partition}:ecr:{self.region}:{self.account}:repository/{self.repository}"
+
+    @property
+    def needs_cuda13_ami(self) -> bool:
+        """True for a CUDA 13 image (tag `…-cu13x-…`), which needs a newer inference AMI than the default."""
+        return bool(re.search(r"(^|[-_])cu13\d", self.reference))
+
+
+def dlc_registry_account(region: str) -> str:
+    """The account of the AWS Deep Learning Containers registry in `region`."""
+    if region.startswith("cn-"):
+        return CHINA_DLC_ACCOUNT
+    return DLC_ACCOUNT_EXCEPTIONS.get(region, DEFAULT_DLC_ACCOUNT)
+
+
+def vllm_dlc_image(region: str, tag: str = VLLM_DLC_TAG) -> EcrImage:
+    """The AWS vLLM DLC for SageMaker in `region`, at the pinned tag."""
+    domain = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+    return EcrImage(dlc_registry_account(region), region, VLLM_DLC_REPOSITORY, f":{tag}", domain)
+
+
+def parse_ecr_image(uri: str) -> EcrImage:
+    """An ECR image URI split into its parts; ValueError when `uri` is not one."""
+    match = _ECR_IMAGE.fullmatch(uri)
+    if not match:
+        raise ValueError(f"not an ECR image URI: {uri!r}")
+    reference = f":{match['tag']}" if match["tag"] else f"@{match['digest']}"
+    return EcrImage(match["account"], match["region"], match["repository"], reference, match["domain"])
+
+
+def serving_image(region: str, container_image: str = "") -> EcrImage:
+    """The image an endpoint in `region` runs: `container_image` when set, else the pinned vLLM DLC."""
+    return parse_ecr_image(container_image) if container_image else vllm_dlc_image(region)
+
+
+def inference_ami_version(image: EcrImage) -> str | None:
+    """The production variant's `inference_ami_version` the image needs, or None for SageMaker's default."""
+    return CUDA13_INFERENCE_AMI_VERSION if image.needs_cuda13_ami else None

@@ -1,0 +1,208 @@
+"""ProxyFunction: the `openai_proxy` Lambda that turns OpenAI API calls into SageMaker invocations."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_random as random
+
+from components import stack_path
+
+PROXY_PACKAGE = Path(__file__).resolve().parent.parent / "proxy" / "openai_proxy"
+HANDLER = "openai_proxy.handler.handler"
+# The newest Python runtime both botocore's Lambda `Runtime` enum and pulumi-aws's list as current.
+RUNTIME = "python3.14"
+ARCHITECTURE = "arm64"
+# The HTTP API cuts every request at 30 s: the proxy answers by its deadline, the function lives a bit longer.
+TIMEOUT_SECONDS = 30
+REQUEST_DEADLINE_SECONDS = 28
+# More memory is more CPU: a faster cold start (boto3 import) and JSON work, for little money.
+MEMORY_MB = 512
+
+
+@dataclass(frozen=True)
+class ProxyFunctionArgs:
+    """What the proxy talks to and how it authenticates callers."""
+
+    endpoint_name: pulumi.Input[str]
+    """SageMaker endpoint the proxy invokes."""
+    invoke_statement: pulumi.Input[dict[str, Any]]
+    """IAM statement allowing the invocation (from `ModelEndpoint.invoke_statement()`)."""
+    model_id: pulumi.Input[str]
+    """Public model id listed by /v1/models."""
+    backend_dialect: str = "openai"
+    """openai, lmi or tgi: how the proxy talks to the container."""
+    max_output_tokens: int = 1024
+    """Cap the proxy applies to max_tokens."""
+    api_key: pulumi.Input[str] | None = None
+    """The API key (secret); None generates one."""
+    log_retention_days: int = 14
+    """Days CloudWatch keeps the function's logs."""
+    key_parameter_name: str | None = None
+    """SSM parameter holding the key; None means `/<project>/<stack>/<name>/api-key`."""
+
+
+def proxy_archive(package_dir: Path = PROXY_PACKAGE) -> pulumi.AssetArchive:
+    """The Lambda code: the `openai_proxy` package's files under `openai_proxy/`, without tests or caches."""
+    assets: dict[str, pulumi.Asset | pulumi.Archive] = {
+        f"openai_proxy/{path.relative_to(package_dir).as_posix()}": pulumi.FileAsset(os.path.relpath(path))
+        for path in package_files(package_dir)
+    }
+    return pulumi.AssetArchive(assets)
+
+
+def package_files(package_dir: Path = PROXY_PACKAGE) -> list[Path]:
+    """The files of the package that ship: no `__pycache__`, compiled files, tests or hidden files."""
+
+    def ships(path: Path) -> bool:
+        parts = path.relative_to(package_dir).parts
+        return not (
+            any(part.startswith(".") or part in {"__pycache__", "tests", "test"} for part in parts)
+            or path.suffix in {".pyc", ".pyo"}
+            or path.name.startswith("test_")
+            or path.name == "conftest.py"
+        )
+
+    return sorted(path for path in package_dir.rglob("*") if path.is_file() and ships(path))
+
+
+class ProxyFunction(pulumi.ComponentResource):
+    """The OpenAI-compatible proxy Lambda, its API key (SSM SecureString) and its least-privilege role."""
+
+    function_name: pulumi.Output[str]
+    """The Lambda function's name."""
+    function_arn: pulumi.Output[str]
+    """The Lambda function's ARN."""
+    invoke_arn: pulumi.Output[str]
+    """The ARN API Gateway integrations invoke."""
+    api_key: pulumi.Output[str]
+    """The API key clients send as a bearer token (secret)."""
+    api_key_parameter_name: pulumi.Output[str]
+    """Name of the SSM SecureString holding the key."""
+    api_key_parameter_arn: pulumi.Output[str]
+    """ARN of the SSM SecureString holding the key."""
+    log_group_name: pulumi.Output[str]
+    """The function's log group."""
+
+    def __init__(self, name: str, args: ProxyFunctionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("sagemaker-llm:index:ProxyFunction", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        if args.api_key is None:
+            generated = random.RandomPassword(f"{name}-api-key", length=48, special=False, opts=child)
+            api_key = generated.result
+        else:
+            api_key = pulumi.Output.secret(args.api_key)
+        self.api_key = pulumi.Output.secret(api_key)
+
+        # Encrypted with the AWS-managed aws/ssm key, whose key policy lets principals of this account decrypt.
+        parameter = aws.ssm.Parameter(
+            f"{name}-api-key",
+            name=args.key_parameter_name or stack_path(name, "api-key"),
+            description="API key of the OpenAI-compatible API (Authorization: Bearer <key>)",
+            type="SecureString",
+            value=self.api_key,
+            opts=child,
+        )
+        self.api_key_parameter_name = parameter.name
+        self.api_key_parameter_arn = parameter.arn
+
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            name=stack_path(name),
+            retention_in_days=args.log_retention_days,
+            opts=child,
+        )
+        self.log_group_name = log_group.name
+
+        role = aws.iam.Role(
+            f"{name}-role",
+            description="Execution role of the OpenAI-compatible proxy",
+            assume_role_policy=pulumi.Output.json_dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "lambda.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                }
+            ),
+            opts=child,
+        )
+        policy = aws.iam.RolePolicy(
+            f"{name}-role-policy",
+            role=role.id,
+            policy=pulumi.Output.json_dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "WriteOwnLogs",
+                            "Effect": "Allow",
+                            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                            "Resource": pulumi.Output.format("{0}:*", log_group.arn),
+                        },
+                        args.invoke_statement,
+                        self.read_key_statement(),
+                    ],
+                }
+            ),
+            opts=child,
+        )
+
+        function = aws.lambda_.Function(
+            f"{name}-function",
+            description="OpenAI-compatible API in front of a SageMaker endpoint",
+            role=role.arn,
+            runtime=RUNTIME,
+            architectures=[ARCHITECTURE],
+            handler=HANDLER,
+            code=proxy_archive(),
+            timeout=TIMEOUT_SECONDS,
+            memory_size=MEMORY_MB,
+            environment=aws.lambda_.FunctionEnvironmentArgs(
+                variables={
+                    "SAGEMAKER_ENDPOINT_NAME": args.endpoint_name,
+                    "MODEL_ID": args.model_id,
+                    "BACKEND_DIALECT": args.backend_dialect,
+                    "API_KEY_PARAMETER": parameter.name,
+                    "MAX_OUTPUT_TOKENS": str(args.max_output_tokens),
+                    "REQUEST_DEADLINE_SECONDS": str(REQUEST_DEADLINE_SECONDS),
+                }
+            ),
+            logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="Text", log_group=log_group.name),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+        )
+        self.function_name = function.name
+        self.function_arn = function.arn
+        self.invoke_arn = function.invoke_arn
+
+        self.register_outputs(
+            {
+                "function_name": self.function_name,
+                "function_arn": self.function_arn,
+                "invoke_arn": self.invoke_arn,
+                "api_key": self.api_key,
+                "api_key_parameter_name": self.api_key_parameter_name,
+                "api_key_parameter_arn": self.api_key_parameter_arn,
+                "log_group_name": self.log_group_name,
+            }
+        )
+
+    def read_key_statement(self) -> pulumi.Output[dict[str, Any]]:
+        """The IAM statement that lets a role read (and decrypt) the API key parameter, and nothing else.
+
+        No kms:Decrypt is needed: the parameter uses the AWS-managed aws/ssm key, whose key policy
+        grants Decrypt through Systems Manager to every principal of the account.
+        """
+        return pulumi.Output.from_input(
+            {"Effect": "Allow", "Action": "ssm:GetParameter", "Resource": self.api_key_parameter_arn}
+        )

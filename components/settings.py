@@ -1,0 +1,385 @@
+"""The stack configuration, read once into one frozen, validated object.
+
+Defaults come from Pulumi.yaml's typed `config:` schema, the same defaults the Pulumi CLI applies,
+so a run under mocks (where nothing reads Pulumi.yaml) and a real `pulumi up` agree.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import ipaddress
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import botocore.session
+import pulumi
+import yaml
+
+from components.image import parse_ecr_image
+
+PROJECT_FILE = Path(__file__).resolve().parent.parent / "Pulumi.yaml"
+SECRET_KEYS = frozenset({"apiKey", "hfToken"})
+BACKEND_DIALECTS = ("openai", "lmi", "tgi")
+# CloudWatch Logs accepts only these retention periods (PutRetentionPolicy).
+LOG_RETENTION_DAYS = (
+    *(1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731),
+    *(1096, 1827, 2192, 2557, 2922, 3288, 3653),
+)
+# A SageMaker container environment value holds at most this many characters (botocore's EnvironmentValue).
+MAX_ENVIRONMENT_VALUE = 1024
+
+_HF_MODEL_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
+_S3_PREFIX = re.compile(r"s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<prefix>\S+/)")
+_PINNED_IMAGE = re.compile(r"[\w.-]+(:\d+)?(/[\w.-]+)+(:(?P<tag>[\w.-]{1,128})|@sha256:[0-9a-f]{64})")
+_VPC_ID = re.compile(r"vpc-[0-9a-f]{8}([0-9a-f]{9})?")
+_SUBNET_ID = re.compile(r"subnet-[0-9a-f]{8}([0-9a-f]{9})?")
+
+
+class SettingsError(pulumi.RunError, ValueError):
+    """The stack configuration is invalid; the message names each bad key and what to do.
+
+    A `pulumi.RunError`, so the Pulumi CLI prints the message alone, without a traceback.
+    """
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  - {problem}" for problem in problems)
+        super().__init__(f"invalid stack configuration (namespace `{project_schema().name}`):\n{lines}")
+
+
+@dataclass(frozen=True)
+class ProjectSchema:
+    """The parts of Pulumi.yaml settings need: the config namespace and each key's type and default."""
+
+    name: str
+    types: Mapping[str, str]
+    defaults: Mapping[str, Any]
+
+
+@functools.cache
+def project_schema() -> ProjectSchema:
+    """Pulumi.yaml's project name and typed `config:` schema."""
+    project = yaml.safe_load(PROJECT_FILE.read_text())
+    config = project["config"]
+    return ProjectSchema(
+        name=project["name"],
+        types={key: spec["type"] for key, spec in config.items()},
+        defaults={key: spec["default"] for key, spec in config.items()},
+    )
+
+
+def snake_case(key: str) -> str:
+    """`maxInstanceCount` → `max_instance_count`: the Settings field of a config key."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
+
+
+@functools.cache
+def sagemaker_instance_types() -> tuple[str, ...]:
+    """Every SageMaker real-time endpoint instance type, from AWS's API model in botocore."""
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    return tuple(model.shape_for("ProductionVariantInstanceType").enum)
+
+
+@functools.cache
+def ec2_instance_types() -> tuple[str, ...]:
+    """Every EC2 instance type, from AWS's API model in botocore."""
+    model = botocore.session.get_session().get_service_model("ec2")
+    return tuple(model.shape_for("InstanceType").enum)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """One stack's configuration: a field per key of Pulumi.yaml's `config:` schema, validated."""
+
+    model_id: str
+    """Hugging Face model id to serve; empty when model_data_uri is set."""
+    model_data_uri: str
+    """S3 prefix (s3://bucket/prefix/) of uncompressed fine-tuned weights; empty when model_id is set."""
+    served_model_name: str
+    """Public model id as configured (may be empty); see `public_model_id` for the effective one."""
+    instance_type: str
+    """SageMaker instance type of the endpoint."""
+    instance_count: int
+    """Instances at start, and the autoscaling minimum."""
+    max_instance_count: int
+    """Autoscaling maximum; autoscaling is on only when greater than instance_count."""
+    container_image: str
+    """Serving image URI; empty means the AWS vLLM DLC of the stack's region."""
+    backend_dialect: str
+    """openai, lmi or tgi: how the proxy talks to the container."""
+    chat_template: str
+    """Jinja chat template given to vLLM; empty means the model's own."""
+    max_model_len: int
+    """Context length for vLLM; 0 means the model's own."""
+    hf_token: pulumi.Output[str] | None
+    """Hugging Face token for gated models (secret), or None."""
+    api_key: pulumi.Output[str] | None
+    """The API key clients send (secret), or None to generate one."""
+    max_output_tokens: int
+    """Cap the proxy applies to max_tokens."""
+    api_rate_limit: int
+    """Steady-state requests per second of the API stage."""
+    api_burst_limit: int
+    """Burst of requests of the API stage."""
+    api_cors_origins: tuple[str, ...]
+    """Browser origins allowed by CORS; empty means no CORS."""
+    log_retention_days: int
+    """Days CloudWatch keeps the proxy's, the API's and the endpoint's logs."""
+    ui_enabled: bool
+    """Whether to run the OpenWebUI host."""
+    ui_instance_type: str
+    """EC2 instance type of the OpenWebUI host."""
+    ui_allowed_cidr: str
+    """CIDR allowed to reach the OpenWebUI port."""
+    ssh_key_name: str
+    """EC2 key pair of the UI host; empty means none."""
+    ssh_allowed_cidr: str
+    """CIDR allowed to SSH to the UI host; empty means SSH closed."""
+    vpc_id: str
+    """VPC of the UI host; empty means the default VPC."""
+    subnet_id: str
+    """Public subnet of the UI host; empty means a default subnet of the default VPC."""
+    open_web_ui_image: str
+    """OpenWebUI container image, pinned to a version."""
+
+    @property
+    def public_model_id(self) -> str:
+        """The model id of the API: servedModelName, else modelId, else modelDataUri's last segment."""
+        if self.served_model_name:
+            return self.served_model_name
+        if self.model_id:
+            return self.model_id
+        return self.model_data_uri.rstrip("/").rsplit("/", 1)[-1]
+
+    @property
+    def autoscaling_enabled(self) -> bool:
+        """True when the endpoint scales between instance_count and max_instance_count."""
+        return self.max_instance_count > self.instance_count
+
+    @property
+    def ssh_enabled(self) -> bool:
+        """True when SSH to the UI host is open (a key pair and a CIDR are both set)."""
+        return bool(self.ssh_key_name and self.ssh_allowed_cidr)
+
+
+def load_settings(config: pulumi.Config | None = None) -> Settings:
+    """Read every key of the project's config namespace, apply Pulumi.yaml's defaults, validate.
+
+    Raises `SettingsError` listing every invalid key with what to do about it.
+    """
+    schema = project_schema()
+    config = config or pulumi.Config(schema.name)
+    problems: list[str] = []
+    values: dict[str, Any] = {}
+    for key, kind in schema.types.items():
+        try:
+            value = _read(config, key, kind)
+        except pulumi.ConfigTypeError:
+            problems.append(f"{key}: expected a {kind}; fix it with `pulumi config set {key} <{kind}>`.")
+            value = None
+        values[key] = schema.defaults[key] if value is None else value
+
+    secrets: dict[str, pulumi.Output[str] | None] = {}
+    for key in SECRET_KEYS:
+        if values[key] and not pulumi.runtime.is_config_secret(config.full_key(key)):
+            pulumi.log.warn(f"{key} is stored in plain text; store it encrypted: `pulumi config set --secret {key}`.")
+        secrets[key] = pulumi.Output.secret(values[key]) if values[key] else None
+
+    problems += _unknown_key_problems(schema)
+    problems += validate(values)
+    if problems:
+        raise SettingsError(problems)
+    fields = {snake_case(key): value for key, value in values.items()}
+    fields |= {snake_case(key): value for key, value in secrets.items()}
+    fields["api_cors_origins"] = tuple(fields["api_cors_origins"])
+    return Settings(**fields)
+
+
+def _unknown_key_problems(schema: ProjectSchema) -> list[str]:
+    # A mistyped key (`modelID`) would otherwise be ignored silently and the default used.
+    prefix = f"{schema.name}:"
+    configured = {**pulumi.runtime.config.get_config_env(), **pulumi.runtime.config.CONFIG.get()}
+    unknown = sorted(key.removeprefix(prefix) for key in configured if key.startswith(prefix))
+    return [
+        f"{key}: not a setting of this project{_suggestion(key, tuple(schema.types))}; "
+        f"remove it with `pulumi config rm {key}`."
+        for key in unknown
+        if key not in schema.types
+    ]
+
+
+def _read(config: pulumi.Config, key: str, kind: str) -> Any:
+    readers: dict[str, Callable[[str], Any]] = {
+        "string": config.get,
+        "integer": config.get_int,
+        "boolean": config.get_bool,
+        "array": config.get_object,
+    }
+    return readers[kind](key)
+
+
+def validate(values: Mapping[str, Any]) -> list[str]:
+    """Every problem of a complete set of raw config values (camelCase keys), as messages naming the key."""
+    problems: list[str] = []
+    problems += _model_problems(values)
+    problems += _endpoint_problems(values)
+    problems += _api_problems(values)
+    if values["uiEnabled"]:
+        problems += _ui_problems(values)
+    return problems
+
+
+def _model_problems(v: Mapping[str, Any]) -> list[str]:
+    problems = []
+    model_id, data_uri = v["modelId"], v["modelDataUri"]
+    if bool(model_id) == bool(data_uri):
+        problems.append(
+            "modelId / modelDataUri: set exactly one: `pulumi config set modelId <hugging-face-id>` "
+            "or `pulumi config set modelDataUri s3://bucket/prefix/` (and remove the other)."
+        )
+    if model_id and not _HF_MODEL_ID.fullmatch(model_id):
+        problems.append(f"modelId: {model_id!r} is not a Hugging Face model id like `org/name` or `distilgpt2`.")
+    if data_uri and not _S3_PREFIX.fullmatch(data_uri):
+        problems.append(
+            f"modelDataUri: {data_uri!r} is not an S3 prefix; give `s3://bucket/prefix/` (ending in `/`) "
+            "of uncompressed weights."
+        )
+    name = v["servedModelName"]
+    if name and (len(name) > 256 or re.search(r"\s", name)):
+        problems.append("servedModelName: use at most 256 characters and no spaces.")
+    if len(v["chatTemplate"]) > MAX_ENVIRONMENT_VALUE:
+        problems.append(
+            f"chatTemplate: {len(v['chatTemplate'])} characters; a SageMaker environment value holds at most "
+            f"{MAX_ENVIRONMENT_VALUE}. Shorten the template (drop whitespace and comments)."
+        )
+    if v["maxModelLen"] < 0:
+        problems.append("maxModelLen: must be 0 (the model's own) or a positive number of tokens.")
+    return problems
+
+
+def _endpoint_problems(v: Mapping[str, Any]) -> list[str]:
+    problems = []
+    instance_type = v["instanceType"]
+    if instance_type not in sagemaker_instance_types():
+        problems.append(
+            f"instanceType: {instance_type!r} is not a SageMaker endpoint instance type"
+            f"{_suggestion(instance_type, sagemaker_instance_types())}."
+        )
+    elif not v["containerImage"] and not re.match(r"ml\.(g|p)\d", instance_type):
+        problems.append(
+            f"instanceType: the vLLM container needs an NVIDIA GPU instance (ml.g5.xlarge, ml.g6.xlarge, …), "
+            f"not {instance_type!r}; or set containerImage to an image for that hardware."
+        )
+    if v["instanceCount"] < 1:
+        problems.append("instanceCount: must be at least 1.")
+    if v["maxInstanceCount"] < v["instanceCount"]:
+        problems.append(
+            f"maxInstanceCount: {v['maxInstanceCount']} is below instanceCount ({v['instanceCount']}); "
+            "set it equal for a fixed size, or higher to turn autoscaling on."
+        )
+    image = v["containerImage"]
+    if image and not _is_ecr_image(image):
+        problems.append(
+            f"containerImage: {image!r} is not an ECR image SageMaker can pull; give "
+            "`<account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag>` (or `@sha256:<digest>`)."
+        )
+    dialect = v["backendDialect"]
+    if dialect not in BACKEND_DIALECTS:
+        problems.append(f"backendDialect: {dialect!r} is not one of {', '.join(BACKEND_DIALECTS)}.")
+    elif dialect != "openai" and not image:
+        problems.append(
+            f"backendDialect: {dialect} needs a matching containerImage (a DJL LMI or TGI image); "
+            "the default image is the vLLM container, which speaks `openai`."
+        )
+    return problems
+
+
+def _api_problems(v: Mapping[str, Any]) -> list[str]:
+    problems = []
+    for key in ("maxOutputTokens", "apiRateLimit", "apiBurstLimit"):
+        if v[key] < 1:
+            problems.append(f"{key}: must be at least 1.")
+    if v["logRetentionDays"] not in LOG_RETENTION_DAYS:
+        closest = min(LOG_RETENTION_DAYS, key=lambda days: abs(days - v["logRetentionDays"]))
+        problems.append(
+            f"logRetentionDays: CloudWatch keeps logs for one of {', '.join(map(str, LOG_RETENTION_DAYS))} days; "
+            f"did you mean {closest}?"
+        )
+    origins = v["apiCorsOrigins"]
+    if not isinstance(origins, list) or not all(isinstance(origin, str) for origin in origins):
+        problems.append('apiCorsOrigins: must be a list of origins, e.g. `["https://chat.example.com"]`.')
+    else:
+        problems += [
+            f"apiCorsOrigins: {origin!r} is not an origin like `https://chat.example.com` (scheme and host, no path)."
+            for origin in origins
+            if not _is_origin(origin)
+        ]
+    return problems
+
+
+def _ui_problems(v: Mapping[str, Any]) -> list[str]:
+    problems = []
+    ui_type = v["uiInstanceType"]
+    if ui_type not in ec2_instance_types():
+        problems.append(
+            f"uiInstanceType: {ui_type!r} is not an EC2 instance type{_suggestion(ui_type, ec2_instance_types())}."
+        )
+    problems += _cidr_problems("uiAllowedCidr", v["uiAllowedCidr"], required=True)
+    problems += _cidr_problems("sshAllowedCidr", v["sshAllowedCidr"], required=False)
+    if v["sshAllowedCidr"] and not v["sshKeyName"]:
+        problems.append("sshAllowedCidr: SSH needs a key pair; set sshKeyName too, or unset sshAllowedCidr.")
+    vpc_id, subnet_id = v["vpcId"], v["subnetId"]
+    if vpc_id and not _VPC_ID.fullmatch(vpc_id):
+        problems.append(f"vpcId: {vpc_id!r} is not a VPC id like `vpc-0123456789abcdef0`.")
+    if subnet_id and not _SUBNET_ID.fullmatch(subnet_id):
+        problems.append(f"subnetId: {subnet_id!r} is not a subnet id like `subnet-0123456789abcdef0`.")
+    if subnet_id and not vpc_id:
+        problems.append("subnetId: needs vpcId, the VPC the subnet belongs to; set vpcId too.")
+    if vpc_id and not subnet_id:
+        problems.append("vpcId: needs subnetId, a public subnet of that VPC for the UI host; set subnetId too.")
+    image = v["openWebUiImage"]
+    match = _PINNED_IMAGE.fullmatch(image)
+    if not match or match["tag"] in {"latest", "main", "dev"}:
+        problems.append(
+            f"openWebUiImage: {image!r} is not pinned to a version; give e.g. `ghcr.io/open-webui/open-webui:v0.12.4`."
+        )
+    return problems
+
+
+def _cidr_problems(key: str, value: str, *, required: bool) -> list[str]:
+    if not value:
+        return [f"{key}: required; give a CIDR such as 203.0.113.7/32."] if required else []
+    try:
+        ipaddress.ip_network(value, strict=True)
+    except ValueError:
+        try:
+            network = ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            return [f"{key}: {value!r} is not a CIDR; give one like 203.0.113.7/32."]
+        return [f"{key}: {value!r} has host bits set; did you mean {network}?"]
+    return []
+
+
+def _is_ecr_image(uri: str) -> bool:
+    try:
+        parse_ecr_image(uri)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_origin(origin: str) -> bool:
+    if origin == "*":
+        return True
+    parts = urlsplit(origin)
+    return parts.scheme in {"http", "https"} and bool(parts.netloc) and not parts.path and not parts.query
+
+
+def _suggestion(value: str, choices: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(value, choices, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""

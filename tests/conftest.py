@@ -1,0 +1,322 @@
+"""Pulumi under mocks, offline: one fixture for every test, and a helper that runs the real program.
+
+API (for any test under tests/):
+
+- `pulumi_mocks` (autouse fixture) → `PulumiMocks`: before each test, a fresh `RecordingMonitor` and
+  `AwsMocks` are installed with `pulumi.runtime.set_mocks(project="sagemaker-llm", stack="test",
+  preview=False)` and the config is emptied. Tests that build components directly use it under
+  `@pulumi.runtime.test` and then read `pulumi_mocks.resources()`.
+- `run_program` (fixture) → `run_program(config, *, stack="test") -> ProgramRun`: runs the real
+  `__main__.py` with `config` (keys without the `sagemaker-llm:` namespace, e.g. `{"modelId": "gpt2"}`;
+  keys with a `:` such as `aws:region` are taken as they are; values may be str, int, bool or list)
+  and returns every registered resource and the resolved stack outputs. `apiKey` and `hfToken`
+  are passed as secrets. The program's own exceptions (e.g. `SettingsError`) propagate.
+- `ProgramRun.resources` (list of `Registered`: `type`, `name`, `urn`, `parent` URN, resolved
+  `inputs`, `state` = inputs plus what the mocks computed, `outputs` registered by a component),
+  `ProgramRun.of_type(type)`, `ProgramRun.one(type, name=None)`, `ProgramRun.children(component)`,
+  `ProgramRun.outputs` (name → resolved value), `ProgramRun.secret_outputs` (names marked secret).
+- `AwsMocks.computed[type_token] = fn(args, physical_name) -> dict` adds provider-computed state for
+  a resource type; `AwsMocks.calls` records every provider function call (`MockCallArgs`).
+- Constants: `ROOT` (the repository), `ACCOUNT`, `REGION`, `PROJECT`, `DEFAULT_AMI_ID`,
+  `DEFAULT_VPC_ID`, `DEFAULT_SUBNET_IDS`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+from pulumi.runtime import rpc
+from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs
+from pulumi.runtime.sync_await import _sync_await
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT = "sagemaker-llm"
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+DEFAULT_VPC_ID = "vpc-0a1b2c3d4e5f60718"
+DEFAULT_SUBNET_IDS = ["subnet-0bbbbbbbbbbbbbbbb", "subnet-0aaaaaaaaaaaaaaaa"]
+DEFAULT_AMI_ID = "ami-0123456789abcdef0"
+SECRET_CONFIG_KEYS = ("apiKey", "hfToken")
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:7]
+
+
+def _lambda_state(args: MockResourceArgs, name: str) -> dict[str, Any]:
+    arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+    invoke = f"arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/{arn}/invocations"
+    return {"arn": arn, "invokeArn": invoke, "qualifiedArn": f"{arn}:$LATEST"}
+
+
+def _api_state(args: MockResourceArgs, name: str) -> dict[str, Any]:
+    api_id = _short_hash(name) + "xyz"
+    return {
+        "id": api_id,
+        "apiEndpoint": f"https://{api_id}.execute-api.{REGION}.amazonaws.com",
+        "executionArn": f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{api_id}",
+        "arn": f"arn:aws:apigateway:{REGION}::/apis/{api_id}",
+    }
+
+
+def _password_state(args: MockResourceArgs, name: str) -> dict[str, Any]:
+    length = int(args.inputs.get("length", 16))
+    return {"result": ("mock" + hashlib.sha256(name.encode()).hexdigest() * 4)[:length], "bcryptHash": "$2a$mock"}
+
+
+def _instance_state(args: MockResourceArgs, name: str) -> dict[str, Any]:
+    return {
+        "arn": f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/i-0{_short_hash(name)}",
+        "publicIp": "198.51.100.7",
+        "publicDns": f"ec2-198-51-100-7.{REGION}.compute.amazonaws.com",
+        "privateIp": "172.31.0.7",
+    }
+
+
+class AwsMocks(pulumi.runtime.Mocks):
+    """Answers provider calls like AWS would for one account in us-east-1, and computes resource outputs."""
+
+    def __init__(self) -> None:
+        self.calls: list[MockCallArgs] = []
+        self.computed: dict[str, Callable[[MockResourceArgs, str], dict[str, Any]]] = {
+            "aws:iam/role:Role": lambda a, n: {"arn": f"arn:aws:iam::{ACCOUNT}:role/{n}", "uniqueId": "AROAMOCK"},
+            "aws:sagemaker/endpoint:Endpoint": lambda a, n: {
+                "arn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{n.lower()}"
+            },
+            "aws:sagemaker/model:Model": lambda a, n: {"arn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model/{n}"},
+            "aws:sagemaker/endpointConfiguration:EndpointConfiguration": lambda a, n: {
+                "arn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint-config/{n}"
+            },
+            "aws:ssm/parameter:Parameter": lambda a, n: {
+                "arn": f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/{n.lstrip('/')}"
+            },
+            "aws:cloudwatch/logGroup:LogGroup": lambda a, n: {"arn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{n}"},
+            "aws:lambda/function:Function": _lambda_state,
+            "aws:apigatewayv2/api:Api": _api_state,
+            "random:index/randomPassword:RandomPassword": _password_state,
+            "aws:ec2/instance:Instance": _instance_state,
+            "aws:ec2/eip:Eip": lambda a, n: {"publicIp": "198.51.100.8", "allocationId": f"eipalloc-{_short_hash(n)}"},
+        }
+
+    def new_resource(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        physical = args.inputs.get("name") or f"{args.name}-{_short_hash(args.name)}"
+        state: dict[str, Any] = {**args.inputs, "name": physical}
+        extra = self.computed.get(args.typ)
+        if extra is not None:
+            state |= extra(args, physical)
+        if "arn" not in state:
+            module = args.typ.split(":")[1].split("/")[0]
+            state["arn"] = f"arn:aws:{module}:{REGION}:{ACCOUNT}:{args.typ.rsplit(':', 1)[-1].lower()}/{physical}"
+        return state.pop("id", physical), state
+
+    def call(self, args: MockCallArgs) -> dict[str, Any]:
+        self.calls.append(args)
+        answers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+            "aws:index/getRegion:getRegion": lambda a: {
+                "region": REGION,
+                "name": REGION,
+                "id": REGION,
+                "endpoint": f"ec2.{REGION}.amazonaws.com",
+                "description": "US East (N. Virginia)",
+            },
+            "aws:index/getCallerIdentity:getCallerIdentity": lambda a: {
+                "accountId": ACCOUNT,
+                "arn": f"arn:aws:iam::{ACCOUNT}:user/mock",
+                "userId": "AIDAMOCK",
+                "id": ACCOUNT,
+            },
+            "aws:index/getPartition:getPartition": lambda a: {
+                "partition": "aws",
+                "dnsSuffix": "amazonaws.com",
+                "reverseDnsPrefix": "com.amazonaws",
+                "id": "aws",
+            },
+            "aws:ec2/getVpc:getVpc": lambda a: {
+                "id": DEFAULT_VPC_ID,
+                "arn": f"arn:aws:ec2:{REGION}:{ACCOUNT}:vpc/{DEFAULT_VPC_ID}",
+                "cidrBlock": "172.31.0.0/16",
+                "default": True,
+                "state": "available",
+            },
+            "aws:ec2/getSubnets:getSubnets": lambda a: {"id": REGION, "ids": list(DEFAULT_SUBNET_IDS)},
+            "aws:ec2/getAmi:getAmi": lambda a: {
+                "id": DEFAULT_AMI_ID,
+                "imageId": DEFAULT_AMI_ID,
+                "name": "al2023-ami-2023.9.20251110.0-kernel-6.1-x86_64",
+                "architecture": "x86_64",
+                "rootDeviceName": "/dev/xvda",
+            },
+            "aws:ssm/getParameter:getParameter": lambda a: {
+                "id": a.get("name"),
+                "name": a.get("name"),
+                "arn": f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/{str(a.get('name', '')).lstrip('/')}",
+                "type": "String",
+                "value": DEFAULT_AMI_ID,
+                "insecureValue": DEFAULT_AMI_ID,
+                "version": 1,
+            },
+        }
+        answer = answers.get(args.token)
+        if answer is None:
+            raise NotImplementedError(f"tests/conftest.py AwsMocks has no answer for {args.token}")
+        return answer(args.args)
+
+
+class RecordingMonitor(MockMonitor):
+    """A MockMonitor that also keeps each resource's parent, inputs and registered outputs."""
+
+    def __init__(self, mocks: AwsMocks) -> None:
+        super().__init__(mocks)
+        self.registrations: dict[str, dict[str, Any]] = {}
+        self.component_outputs: dict[str, dict[str, Any]] = {}
+
+    def RegisterResource(self, request):  # noqa: N802 - the gRPC method name
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            self.registrations[response.urn] = {
+                "type": request.type,
+                "name": request.name,
+                "parent": request.parent,
+                "custom": request.custom,
+                "inputs": rpc.deserialize_properties(request.object),
+            }
+        return response
+
+    def RegisterResourceOutputs(self, request):  # noqa: N802 - the gRPC method name
+        self.component_outputs[request.urn] = rpc.deserialize_properties(request.outputs)
+        return super().RegisterResourceOutputs(request)
+
+
+@dataclass(frozen=True)
+class Registered:
+    """One resource the program registered."""
+
+    type: str
+    name: str
+    urn: str
+    parent: str
+    custom: bool
+    inputs: dict[str, Any]
+    state: dict[str, Any]
+    outputs: dict[str, Any] | None = None
+
+
+@dataclass
+class ProgramRun:
+    """What a program run under mocks registered and exported."""
+
+    resources: list[Registered]
+    outputs: dict[str, Any] = field(default_factory=dict)
+    secret_outputs: frozenset[str] = frozenset()
+
+    def of_type(self, type_: str) -> list[Registered]:
+        """Every resource of a type token (e.g. `aws:iam/rolePolicy:RolePolicy`)."""
+        return [r for r in self.resources if r.type == type_]
+
+    def one(self, type_: str, name: str | None = None) -> Registered:
+        """The single resource of a type (and name, when given); fails the test otherwise."""
+        found = [r for r in self.of_type(type_) if name is None or r.name == name]
+        assert len(found) == 1, f"expected one {type_} {name or ''}, found {[r.name for r in found]}"
+        return found[0]
+
+    def children(self, component: Registered) -> list[Registered]:
+        """The resources whose parent is `component`."""
+        return [r for r in self.resources if r.parent == component.urn]
+
+
+@dataclass
+class PulumiMocks:
+    """The mocks installed for the current test."""
+
+    mocks: AwsMocks
+    monitor: RecordingMonitor
+    stack: str = "test"
+
+    def install(self, stack: str) -> None:
+        """(Re)install the mocks for `stack`, keeping what was recorded."""
+        self.stack = stack
+        pulumi.runtime.set_mocks(self.mocks, project=PROJECT, stack=stack, preview=False, monitor=self.monitor)
+
+    def resources(self) -> list[Registered]:
+        """Everything registered so far (read it after the `@pulumi.runtime.test` body has run)."""
+        found = []
+        for urn, reg in self.monitor.registrations.items():
+            recorded = self.monitor.resources.get(urn)
+            found.append(
+                Registered(
+                    type=reg["type"],
+                    name=reg["name"],
+                    urn=urn,
+                    parent=reg["parent"],
+                    custom=reg["custom"],
+                    inputs=reg["inputs"],
+                    state=dict(recorded.state) if recorded else dict(reg["inputs"]),
+                    outputs=self.monitor.component_outputs.get(urn),
+                )
+            )
+        return found
+
+
+def config_values(config: Mapping[str, Any]) -> dict[str, str]:
+    """Stack config as the engine hands it to a program: namespaced keys, string values."""
+
+    def as_text(value: Any) -> str:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, list | dict):
+            return json.dumps(value)
+        return str(value)
+
+    return {(key if ":" in key else f"{PROJECT}:{key}"): as_text(value) for key, value in config.items()}
+
+
+@pytest.fixture(autouse=True)
+def pulumi_mocks() -> Iterator[PulumiMocks]:
+    """Fresh mocks and an empty config for every test (one place, so test files never fight over set_mocks)."""
+    mocks = AwsMocks()
+    installed = PulumiMocks(mocks, RecordingMonitor(mocks))
+    installed.install("test")
+    pulumi.runtime.set_all_config({}, secret_keys=[])
+    yield installed
+    pulumi.runtime.set_all_config({}, secret_keys=[])
+
+
+@pytest.fixture
+def run_program(pulumi_mocks: PulumiMocks, monkeypatch: pytest.MonkeyPatch) -> Callable[..., ProgramRun]:
+    """`run_program(config, *, stack="test")`: run the real __main__.py under mocks; see the module docstring."""
+
+    def run(config: Mapping[str, Any], *, stack: str = "test") -> ProgramRun:
+        if stack != pulumi_mocks.stack:
+            pulumi_mocks.install(stack)
+        values = config_values(config)
+        secrets = [f"{PROJECT}:{key}" for key in SECRET_CONFIG_KEYS if f"{PROJECT}:{key}" in values]
+        pulumi.runtime.set_all_config(values, secret_keys=secrets)
+
+        exported: dict[str, Any] = {}
+        monkeypatch.setattr(pulumi, "export", lambda name, value: exported.__setitem__(name, value))
+        resolved: dict[str, Any] = {}
+        secret: set[str] = set()
+
+        @pulumi.runtime.test
+        def program():
+            spec = importlib.util.spec_from_file_location("sagemaker_llm_program", ROOT / "__main__.py")
+            assert spec is not None and spec.loader is not None
+            spec.loader.exec_module(importlib.util.module_from_spec(spec))
+            outputs = {name: pulumi.Output.from_input(value) for name, value in exported.items()}
+            return pulumi.Output.all(**outputs).apply(resolved.update)
+
+        program()
+        for name, value in exported.items():
+            if _sync_await(pulumi.Output.from_input(value).is_secret()):
+                secret.add(name)
+        return ProgramRun(pulumi_mocks.resources(), resolved, frozenset(secret))
+
+    return run
