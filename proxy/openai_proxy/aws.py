@@ -1,0 +1,54 @@
+"""boto3 clients, created lazily and once per container.
+
+No explicit endpoint_url: the standard variables (AWS_REGION, AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME...)
+keep working. Imported at module level so a Lambda pays for boto3 during its init phase.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+_clients: dict[tuple[str, int], Any] = {}
+_lock = threading.Lock()  # boto3's default session is not safe to build from two threads at once
+
+
+def sagemaker_runtime(read_timeout: float) -> Any:
+    """A sagemaker-runtime client that waits at most `read_timeout` (rounded up to a second) per read.
+
+    No retries: generation is expensive, and a retry would run past the deadline; the client gets
+    429/503 with Retry-After instead and decides itself.
+    """
+    seconds = max(1, math.ceil(read_timeout))
+    config = Config(
+        connect_timeout=min(3, seconds),
+        read_timeout=seconds,
+        retries={"total_max_attempts": 1},
+        tcp_keepalive=True,
+    )
+    return _client("sagemaker-runtime", seconds, config)
+
+
+def ssm() -> Any:
+    config = Config(connect_timeout=2, read_timeout=3, retries={"mode": "standard", "total_max_attempts": 3})
+    return _client("ssm", 0, config)
+
+
+def forget_clients() -> None:
+    """Drop the cached clients (tests that change AWS_* variables call this)."""
+    with _lock:
+        _clients.clear()
+
+
+def _client(service: str, variant: int, config: Config) -> Any:
+    client = _clients.get((service, variant))
+    if client is None:
+        with _lock:
+            client = _clients.get((service, variant))
+            if client is None:
+                client = _clients[(service, variant)] = boto3.client(service, config=config)
+    return client

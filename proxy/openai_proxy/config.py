@@ -1,0 +1,86 @@
+"""The proxy's settings, read from the environment of DESIGN.md and checked once per request."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+DIALECTS = ("openai", "lmi", "tgi")
+DEFAULT_DEADLINE_SECONDS = 28.0
+DEFAULT_MAX_OUTPUT_TOKENS = 1024
+MAX_BODY_BYTES = 6 * 1024 * 1024  # SageMaker's own payload limit; the gateway allows 10 MB
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    endpoint_name: str
+    model_id: str
+    dialect: str
+    api_key_parameter: str | None
+    api_key: str | None
+    auth_disabled: bool
+    max_output_tokens: int
+    deadline_seconds: float
+    problems: tuple[str, ...] = field(default=())
+
+    @property
+    def auth_mode(self) -> str:
+        if self.api_key_parameter:
+            return "ssm"
+        if self.api_key:
+            return "env"
+        return "disabled" if self.auth_disabled else "missing"
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read the settings; never raises: anything wrong is listed in `problems` (shown by /health)."""
+    env = os.environ if environ is None else environ
+    problems: list[str] = []
+
+    endpoint = env.get("SAGEMAKER_ENDPOINT_NAME", "").strip()
+    if not endpoint:
+        problems.append("SAGEMAKER_ENDPOINT_NAME is not set")
+    model_id = env.get("MODEL_ID", "").strip() or endpoint
+
+    dialect = env.get("BACKEND_DIALECT", "openai").strip().lower() or "openai"
+    if dialect not in DIALECTS:
+        problems.append(f"BACKEND_DIALECT must be one of {', '.join(DIALECTS)}, not {dialect!r}")
+        dialect = "openai"
+
+    auth_raw = env.get("AUTH_DISABLED", "").strip().lower()
+    if auth_raw not in ("", "true", "false", "0", "1"):
+        problems.append("AUTH_DISABLED must be true or false")
+    auth_disabled = auth_raw in ("true", "1")
+    parameter = env.get("API_KEY_PARAMETER", "").strip() or None
+    api_key = env.get("API_KEY") or None
+    if not parameter and not api_key and not auth_disabled:
+        problems.append("no API key configured: set API_KEY_PARAMETER or API_KEY (AUTH_DISABLED=true for local tests)")
+
+    max_tokens = _positive(env, "MAX_OUTPUT_TOKENS", DEFAULT_MAX_OUTPUT_TOKENS, int, problems)
+    deadline = _positive(env, "REQUEST_DEADLINE_SECONDS", DEFAULT_DEADLINE_SECONDS, float, problems)
+    return Settings(
+        endpoint_name=endpoint,
+        model_id=model_id,
+        dialect=dialect,
+        api_key_parameter=parameter,
+        api_key=api_key,
+        auth_disabled=auth_disabled,
+        max_output_tokens=int(max_tokens),
+        deadline_seconds=float(deadline),
+        problems=tuple(problems),
+    )
+
+
+def _positive(env: Mapping[str, str], name: str, default: float, kind: type, problems: list[str]) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        value = 0
+    if not 0 < value < 10**9:
+        problems.append(f"{name} must be a positive {'integer' if kind is int else 'number'}, not {raw!r}")
+        return default
+    return value

@@ -1,0 +1,119 @@
+"""Reading one generation from the container's payload parts, within the request's deadline.
+
+Shared by the streamed (sse.py) and the assembled (assemble.py) answers. The parts are any
+iterable of bytes; it may raise StreamFailure (the model failed mid-stream) or DeadlineReached
+(the next part would come too late) while iterating.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from openai_proxy.deadline import Deadline
+from openai_proxy.dialects import TURN_STOP, rendered_prompt
+from openai_proxy.errors import DeadlineReached, StreamFailure
+from openai_proxy.openai_objects import usage
+from openai_proxy.stops import StopTrimmer
+from openai_proxy.stream_reader import Delta, StreamReader
+from openai_proxy.validation import CompletionRequest
+
+CHARS_PER_TOKEN = 4  # for estimating usage when the container reports none
+
+
+@dataclass(slots=True)
+class GenerationReport:
+    """What happened, for the final chunk, the usage and the log line."""
+
+    finish_reason: str | None = None
+    container_usage: dict | None = None
+    completion_chars: int = 0
+    cut_at_deadline: bool = False
+    error: StreamFailure | None = None
+
+    @property
+    def final_finish_reason(self) -> str:
+        if self.finish_reason:
+            return self.finish_reason
+        return "length" if self.cut_at_deadline else "stop"
+
+    def usage(self, request: CompletionRequest) -> dict[str, int]:
+        reported = self.container_usage or {}
+        prompt = reported.get("prompt_tokens")
+        completion = reported.get("completion_tokens")
+        if not isinstance(prompt, int) or prompt < 0:
+            prompt = math.ceil(request.prompt_chars / CHARS_PER_TOKEN)
+        if not isinstance(completion, int) or completion < 0:
+            completion = math.ceil(self.completion_chars / CHARS_PER_TOKEN)
+        return usage(prompt, completion)
+
+
+def read_generation(
+    parts: Iterable[bytes],
+    request: CompletionRequest,
+    dialect: str,
+    deadline: Deadline,
+    report: GenerationReport,
+) -> Iterator[Delta]:
+    """Yield the answer's deltas until the container finishes, fails, or the deadline passes.
+
+    Never raises for the container's doing: failures and cuts are recorded in `report`.
+    """
+    shaping = _TextShaping(request) if dialect != "openai" else None
+    reader = StreamReader()
+    try:
+        for part in parts:
+            for delta in reader.feed(part):
+                yield from _observe(delta, report, shaping)
+            if deadline.expired() and not report.finish_reason:
+                report.cut_at_deadline = True
+                return
+        for delta in reader.finish():
+            yield from _observe(delta, report, shaping)
+        if shaping is not None:
+            yield from _observe(Delta(), report, shaping, last=True)
+    except DeadlineReached:
+        report.cut_at_deadline = not report.finish_reason
+    except StreamFailure as failure:
+        report.error = failure
+    finally:
+        close = getattr(parts, "close", None)
+        if callable(close):
+            close()
+
+
+def _observe(delta: Delta, report: GenerationReport, shaping: _TextShaping | None, *, last: bool = False):
+    if shaping is not None:
+        delta.content = shaping.shape(delta, last=last)
+    if delta.finish_reason:
+        report.finish_reason = delta.finish_reason
+    if delta.usage:
+        report.container_usage = {**(report.container_usage or {}), **delta.usage}
+    if delta.content or delta.tool_calls or delta.logprobs:
+        report.completion_chars += len(delta.content)
+        yield delta
+
+
+class _TextShaping:
+    """Text dialects: drop an echoed prompt, leading blanks after the cue, and stop sequences."""
+
+    __slots__ = ("_prompt", "_started", "_stops")
+
+    def __init__(self, request: CompletionRequest) -> None:
+        self._prompt = rendered_prompt(request)
+        stops = list(request.stop)
+        if request.kind == "chat":
+            stops.append(TURN_STOP)
+        self._stops = StopTrimmer(stops)
+        self._started = request.kind != "chat"
+
+    def shape(self, delta: Delta, *, last: bool) -> str:
+        text = delta.content
+        if delta.whole and self._prompt and text.startswith(self._prompt):
+            text = text[len(self._prompt) :]
+        if not self._started:
+            text = text.lstrip()
+            self._started = bool(text)
+        text = self._stops.push(text)
+        return text + self._stops.finish() if last or delta.whole else text

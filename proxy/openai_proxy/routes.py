@@ -1,0 +1,123 @@
+"""The route table, in one place, and what each route does."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from urllib.parse import unquote
+
+from openai_proxy.assemble import collect_completion
+from openai_proxy.config import Settings
+from openai_proxy.deadline import Deadline
+from openai_proxy.dialects import container_request
+from openai_proxy.errors import ApiError
+from openai_proxy.generation import GenerationReport
+from openai_proxy.http_event import HttpRequest
+from openai_proxy.openai_objects import ResponseMeta, model_list, model_object
+from openai_proxy.sagemaker import open_payload_stream
+from openai_proxy.sse import CONTENT_TYPE as SSE_CONTENT_TYPE
+from openai_proxy.sse import stream_openai_sse
+from openai_proxy.validation import CompletionRequest, parse_json_body, validate_chat, validate_completion
+
+STARTED = int(time.time())  # `created` of the model object: when this container started
+
+
+@dataclass(slots=True)
+class Call:
+    """One request on its way through a route; the route fills in what the log line reports."""
+
+    request: HttpRequest
+    settings: Settings
+    deadline: Deadline
+    path_param: str = ""
+    stream: bool | None = None
+    report: GenerationReport | None = None
+    usage: dict | None = None
+
+
+@dataclass(slots=True)
+class Reply:
+    status: int
+    body: dict | bytes
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def health(call: Call) -> Reply:
+    settings = call.settings
+    ok = not settings.problems
+    body = {
+        "status": "ok" if ok else "misconfigured",
+        "model": settings.model_id or None,
+        "dialect": settings.dialect,
+        "problems": list(settings.problems),
+    }
+    return Reply(200 if ok else 503, body)
+
+
+def list_models(call: Call) -> Reply:
+    return Reply(200, model_list(call.settings.model_id, STARTED))
+
+
+def get_model(call: Call) -> Reply:
+    if call.path_param != call.settings.model_id:
+        raise ApiError(
+            404,
+            f"The model `{call.path_param[:200]}` does not exist or you do not have access to it.",
+            param="model",
+            code="model_not_found",
+        )
+    return Reply(200, model_object(call.settings.model_id, STARTED))
+
+
+def chat_completions(call: Call) -> Reply:
+    return _generate(call, validate_chat(parse_json_body(call.request.body), call.settings))
+
+
+def completions(call: Call) -> Reply:
+    return _generate(call, validate_completion(parse_json_body(call.request.body), call.settings))
+
+
+def _generate(call: Call, request: CompletionRequest) -> Reply:
+    settings = call.settings
+    call.stream = request.stream
+    body = container_request(request, settings.dialect, settings.model_id)
+    parts = open_payload_stream(settings.endpoint_name, body, call.deadline)
+    meta = ResponseMeta.new(request.kind, settings.model_id)
+    report = call.report = GenerationReport()
+    if request.stream:
+        # The HTTP API cannot stream: the whole event stream goes back as one body.
+        chunks = stream_openai_sse(parts, request, meta, call.deadline, dialect=settings.dialect, report=report)
+        payload = b"".join(chunks)
+        call.usage = report.usage(request)
+        return Reply(200, payload, SSE_CONTENT_TYPE, {"cache-control": "no-cache"})
+    answer = collect_completion(parts, request, meta, call.deadline, dialect=settings.dialect, report=report)
+    call.usage = answer["usage"]
+    return Reply(200, answer)
+
+
+Route = Callable[[Call], Reply]
+
+ROUTES: dict[str, dict[str, Route]] = {
+    "/health": {"GET": health},
+    "/v1/models": {"GET": list_models},
+    "/v1/chat/completions": {"POST": chat_completions},
+    "/v1/completions": {"POST": completions},
+}
+MODEL_PREFIX = "/v1/models/"
+MODEL_ROUTE = {"GET": get_model}
+PUBLIC = frozenset({"/health"})  # no authentication
+
+
+def resolve(method: str, path: str) -> tuple[str, Route, str]:
+    """(route name for the log, function, path parameter); ApiError 404 or 405 otherwise."""
+    name, methods, param = path, ROUTES.get(path), ""
+    if methods is None and path.startswith(MODEL_PREFIX) and len(path) > len(MODEL_PREFIX):
+        name, methods, param = MODEL_PREFIX + "{id}", MODEL_ROUTE, unquote(path[len(MODEL_PREFIX) :])
+    if methods is None:
+        raise ApiError(404, f"Invalid URL ({method[:10]} {path[:200]})", code="unknown_url")
+    function = methods.get(method)
+    if function is None:
+        raise ApiError(405, f"Method {method[:10]} is not allowed on {name}; use {', '.join(methods)}.")
+    return name, function, param

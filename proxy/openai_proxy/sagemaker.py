@@ -1,0 +1,150 @@
+"""Invoking the endpoint with a response stream, and what its failures mean to an OpenAI client."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    EventStreamError,
+    NoCredentialsError,
+    NoRegionError,
+    ReadTimeoutError,
+)
+from urllib3.exceptions import HTTPError as Urllib3Error
+from urllib3.exceptions import ReadTimeoutError as Urllib3ReadTimeout
+
+from openai_proxy import aws
+from openai_proxy.deadline import Deadline
+from openai_proxy.errors import ApiError, DeadlineReached, StreamFailure, scrub
+from openai_proxy.stream_reader import container_error_message
+
+_THROTTLED = ("ThrottlingException", "Throttling", "ThrottledException", "TooManyRequestsException")
+
+
+def open_payload_stream(endpoint_name: str, body: dict, deadline: Deadline) -> PayloadStream:
+    """Start generation; raise ApiError for failures before the first byte (they get a status)."""
+    client = aws.sagemaker_runtime(deadline.remaining())
+    try:
+        response = client.invoke_endpoint_with_response_stream(
+            EndpointName=endpoint_name, Body=json.dumps(body).encode(), ContentType="application/json"
+        )
+    except (ClientError, BotoCoreError) as exc:
+        raise api_error_from_aws(exc) from exc
+    return PayloadStream(response["Body"], deadline)
+
+
+class PayloadStream:
+    """The `PayloadPart` bytes of a response stream, read no longer than the deadline allows.
+
+    Iterating raises StreamFailure when the model fails mid-stream and DeadlineReached when the
+    next part does not arrive in time.
+    """
+
+    def __init__(self, events: Any, deadline: Deadline) -> None:
+        self._events = events
+        self._deadline = deadline
+
+    def __iter__(self) -> Iterator[bytes]:
+        events = iter(self._events)
+        while True:
+            self._wait_at_most(self._deadline.remaining())
+            try:
+                event = next(events)
+            except StopIteration:
+                return
+            except EventStreamError as exc:
+                error = exc.response.get("Error", {})
+                raise StreamFailure(
+                    str(error.get("Message") or "the model stream failed"), "model_stream_error"
+                ) from exc
+            except (ReadTimeoutError, Urllib3ReadTimeout, TimeoutError) as exc:
+                raise DeadlineReached from exc
+            except (BotoCoreError, Urllib3Error, OSError) as exc:
+                raise StreamFailure("the connection to the model was lost", "model_stream_error") from exc
+            part = event.get("PayloadPart")
+            if part:
+                yield part.get("Bytes") or b""
+
+    def close(self) -> None:
+        self._events.close()
+
+    def _wait_at_most(self, seconds: float) -> None:
+        # The client's read timeout counts from the last byte; the deadline counts from the request.
+        raw = getattr(self._events, "_raw_stream", None)
+        sock = getattr(getattr(raw, "_connection", None), "sock", None)
+        if sock is not None:
+            if seconds <= 0:
+                raise DeadlineReached
+            sock.settimeout(seconds)
+
+
+def api_error_from_aws(exc: Exception) -> ApiError:
+    """The status and message an OpenAI client should see for a failed InvokeEndpoint* call."""
+    detail = type(exc).__name__
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", ""))
+        message = str(error.get("Message", ""))
+        detail = f"{code}: {scrub(message)[:300]}"
+        if code == "ValidationError" and "endpoint" in message.lower() and "not found" in message.lower():
+            return ApiError(503, "The model endpoint is not deployed.", code="model_not_deployed", detail=detail)
+        if code == "ValidationError":
+            return ApiError(400, scrub(message) or "The model endpoint rejected the request.", detail=detail)
+        if code == "ModelError":
+            return _model_error(exc.response, message, detail)
+        if code == "ModelNotReadyException":
+            return ApiError(
+                503,
+                "The model is not ready yet (starting or scaling); retry shortly.",
+                code="model_not_ready",
+                retry_after=10,
+                detail=detail,
+            )
+        if code in ("ServiceUnavailable", "ServiceUnavailableException"):
+            return ApiError(
+                503,
+                "SageMaker is temporarily unavailable; retry shortly.",
+                code="service_unavailable",
+                retry_after=5,
+                detail=detail,
+            )
+        if code in _THROTTLED:
+            return ApiError(
+                429,
+                "Too many requests to the model; retry shortly.",
+                code="rate_limit_exceeded",
+                retry_after=2,
+                detail=detail,
+            )
+        if code in ("InternalFailure", "InternalDependencyException", "InternalServerError"):
+            return ApiError(502, "SageMaker failed to serve the request.", code="upstream_error", detail=detail)
+        return ApiError(500, "The proxy could not invoke the model.", detail=detail)
+    if isinstance(exc, ReadTimeoutError):
+        return ApiError(504, "The model did not start answering before the deadline.", code="timeout", detail=detail)
+    if isinstance(exc, ConnectTimeoutError | EndpointConnectionError):
+        return ApiError(502, "SageMaker could not be reached.", code="upstream_unreachable", detail=detail)
+    if isinstance(exc, NoCredentialsError | NoRegionError):
+        return ApiError(500, "The proxy has no AWS credentials or region.", detail=detail)
+    return ApiError(500, "The proxy could not invoke the model.", detail=detail)
+
+
+def _model_error(response: dict, message: str, detail: str) -> ApiError:
+    """The container answered with an error: its 4xx is the client's (400), its 5xx the model's (502)."""
+    original_status = response.get("OriginalStatusCode")
+    original = response.get("OriginalMessage") or message
+    with contextlib.suppress(ValueError, TypeError, RecursionError):
+        parsed = json.loads(original)
+        if isinstance(parsed, dict):
+            original = container_error_message(parsed)
+    text = scrub(str(original)) or "The model rejected the request."
+    if isinstance(original_status, int) and 400 <= original_status < 500:
+        code = "context_length_exceeded" if "context length" in text.lower() else "model_rejected_request"
+        return ApiError(400, text, code=code, detail=detail)
+    return ApiError(502, f"The model server failed: {text}", code="model_error", detail=detail)

@@ -1,0 +1,66 @@
+"""The OpenAI event stream, produced as the container's parts arrive.
+
+`stream_openai_sse` is the streaming core: it yields SSE byte chunks as soon as each payload part
+completes an event. The HTTP API handler joins them into one buffered body; a response-streaming
+runtime can write each chunk as it comes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+
+from openai_proxy.deadline import Deadline
+from openai_proxy.errors import openai_error, scrub
+from openai_proxy.generation import GenerationReport, read_generation
+from openai_proxy.openai_objects import ResponseMeta, chat_chunk, text_chunk, usage_chunk
+from openai_proxy.validation import CompletionRequest
+
+DONE = b"data: [DONE]\n\n"
+CONTENT_TYPE = "text/event-stream; charset=utf-8"
+
+
+def sse_event(obj: dict) -> bytes:
+    return b"data: " + json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
+
+
+def stream_openai_sse(
+    parts: Iterable[bytes],
+    request: CompletionRequest,
+    meta: ResponseMeta,
+    deadline: Deadline,
+    *,
+    dialect: str,
+    report: GenerationReport | None = None,
+) -> Iterator[bytes]:
+    """Yield `data: {...}\\n\\n` chunks exactly as OpenAI streams them, then `data: [DONE]`.
+
+    First the role (chat), one chunk per delta, a final chunk with finish_reason, a usage chunk
+    when `stream_options.include_usage` is set. A failure of the model mid-stream ends the stream
+    with an OpenAI error event; the deadline ends it with finish_reason "length". `parts` may be
+    any iterable of bytes (see generation.read_generation); pass a `report` to read what happened.
+    """
+    report = report if report is not None else GenerationReport()
+    chat = request.kind == "chat"
+    extra = {"usage": None} if request.include_usage else {}
+    if chat:
+        yield sse_event({**chat_chunk(meta, {"role": "assistant", "content": ""}), **extra})
+    for delta in read_generation(parts, request, dialect, deadline, report):
+        if chat:
+            piece: dict = {"content": delta.content} if delta.content or not delta.tool_calls else {}
+            if delta.tool_calls:
+                piece["tool_calls"] = delta.tool_calls
+            chunk = chat_chunk(meta, piece, logprobs=delta.logprobs)
+        else:
+            chunk = text_chunk(meta, delta.content, logprobs=delta.logprobs)
+        yield sse_event({**chunk, **extra} if extra else chunk)
+    if report.error is not None:
+        message = f"The model failed while generating: {scrub(report.error.message)}"
+        yield sse_event(openai_error(message, "server_error", None, report.error.code))
+        return
+    finish = report.final_finish_reason
+    final = chat_chunk(meta, {}, finish) if chat else text_chunk(meta, "", finish)
+    yield sse_event({**final, **extra} if extra else final)
+    if request.include_usage:
+        yield sse_event(usage_chunk(meta, request.kind, report.usage(request)))
+    yield DONE

@@ -1,0 +1,170 @@
+"""Container stream bytes → deltas. Pure: bytes in, objects out.
+
+Understands every format of FACTS.md: vLLM SSE (`data: {chunk}` … `data: [DONE]`), LMI JSON lines
+of chat chunks (no `data:`, no `[DONE]`), LMI/TGI token lines (`{"token": {...}}`, with or without
+`data:`), and a whole non-streamed answer (`chat.completion`, `{"generated_text"}`, `[{...}]`).
+PayloadPart boundaries fall anywhere: bytes are buffered and only complete lines are parsed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from openai_proxy.errors import StreamFailure
+
+_FINISH_REASONS = {"eos_token": "stop", "stop_sequence": "stop", "stop": "stop", "length": "length"}
+_SSE_FIELDS = (b"event:", b"id:", b"retry:", b":")
+
+
+@dataclass(slots=True)
+class Delta:
+    """What one container event adds to the answer."""
+
+    content: str = ""
+    tool_calls: list | None = None
+    logprobs: Any = None
+    finish_reason: str | None = None
+    usage: dict | None = None
+    whole: bool = False  # a complete non-streamed answer (its text may echo the prompt)
+
+
+def split_stream_events(buffer: bytes) -> tuple[list[bytes], bytes]:
+    """Split buffered bytes into complete non-blank lines and the incomplete rest."""
+    if b"\n" not in buffer:
+        return [], buffer
+    *lines, rest = buffer.split(b"\n")
+    return [line for line in lines if line.strip()], rest
+
+
+def parse_stream_event(line: bytes) -> Delta | None:
+    """One complete line → a Delta, or None for what carries no answer ([DONE], SSE fields, noise).
+
+    Raises StreamFailure for an error the container reports inside its stream.
+    """
+    line = line.strip()
+    if line.startswith(b"data:"):
+        line = line[5:].strip()
+    elif line.startswith(_SSE_FIELDS):
+        return None
+    if not line or line == b"[DONE]":
+        return None
+    try:
+        event = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    return parse_container_object(event)
+
+
+def parse_container_object(event: Any) -> Delta | None:
+    if isinstance(event, list):  # TGI's non-streamed [{"generated_text": ...}]
+        event = event[0] if event else None
+    if not isinstance(event, dict):
+        return None
+    if "choices" in event:
+        return _openai_delta(event)
+    if "token" in event or "generated_text" in event:
+        return _text_generation_delta(event)
+    if "error" in event or event.get("object") == "error":
+        raise StreamFailure(container_error_message(event))
+    return None
+
+
+def container_error_message(event: Any) -> str:
+    """The human message in a container's error body (vLLM, TGI, LMI shapes)."""
+    if isinstance(event, dict):
+        error = event.get("error")
+        if isinstance(error, dict):
+            return container_error_message(error)
+        if isinstance(error, str) and error:
+            return error
+        message = event.get("message")
+        if isinstance(message, str) and message:
+            return message
+    return "the model server reported an error"
+
+
+class StreamReader:
+    """Feed it payload parts as they arrive; it returns the deltas each part completes."""
+
+    def __init__(self) -> None:
+        self._pending: list[bytes] = []
+        self._raw: list[bytes] | None = []  # everything, until the first delta (for pretty-printed JSON)
+
+    def feed(self, part: bytes) -> list[Delta]:
+        if self._raw is not None:
+            self._raw.append(part)
+        if b"\n" not in part:
+            self._pending.append(part)
+            return []
+        self._pending.append(part)
+        lines, rest = split_stream_events(b"".join(self._pending))
+        self._pending = [rest] if rest else []
+        return self._parse(lines)
+
+    def finish(self) -> list[Delta]:
+        """The deltas of a last line without a newline; or a whole answer that spanned lines."""
+        rest = b"".join(self._pending)
+        self._pending = []
+        deltas = self._parse([rest]) if rest.strip() else []
+        if not deltas and self._raw:
+            try:
+                delta = parse_container_object(json.loads(b"".join(self._raw)))
+            except (ValueError, RecursionError):
+                delta = None
+            deltas = [delta] if delta is not None else []
+        return deltas
+
+    def _parse(self, lines: list[bytes]) -> list[Delta]:
+        deltas = [d for d in map(parse_stream_event, lines) if d is not None]
+        if deltas:
+            self._raw = None
+        return deltas
+
+
+def _openai_delta(event: dict) -> Delta | None:
+    usage = event.get("usage") if isinstance(event.get("usage"), dict) else None
+    choices = event.get("choices")
+    choice = choices[0] if isinstance(choices, list) and choices else None
+    if not isinstance(choice, dict):
+        return Delta(usage=usage) if usage else None
+    whole = "message" in choice and "delta" not in choice
+    delta = choice.get("message") if whole else choice.get("delta")
+    delta = delta if isinstance(delta, dict) else {}
+    content = delta.get("content")
+    if content is None:
+        content = choice.get("text")  # text_completion chunks
+    tool_calls = delta.get("tool_calls")
+    finish = choice.get("finish_reason")
+    return Delta(
+        content=content if isinstance(content, str) else "",
+        tool_calls=tool_calls if isinstance(tool_calls, list) and tool_calls else None,
+        logprobs=choice.get("logprobs") or None,
+        finish_reason=finish if isinstance(finish, str) else None,
+        usage=usage,
+        whole=whole,
+    )
+
+
+def _text_generation_delta(event: dict) -> Delta:
+    details = event.get("details") if isinstance(event.get("details"), dict) else {}
+    finish = details.get("finish_reason") or event.get("finish_reason")
+    if finish == "error":  # LMI: an error after streaming started
+        text = event.get("generated_text")
+        raise StreamFailure(text if isinstance(text, str) and text else "the model failed while generating")
+    token = event.get("token")
+    if isinstance(token, dict):
+        text = "" if token.get("special") else token.get("text")
+        whole = False
+    else:
+        text = event.get("generated_text")
+        whole = True
+    generated = details.get("generated_tokens")
+    usage = {"completion_tokens": generated} if isinstance(generated, int) and generated >= 0 else None
+    return Delta(
+        content=text if isinstance(text, str) else "",
+        finish_reason=_FINISH_REASONS.get(finish, "stop") if isinstance(finish, str) else None,
+        usage=usage,
+        whole=whole,
+    )

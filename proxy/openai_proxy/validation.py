@@ -1,0 +1,355 @@
+"""Check an OpenAI request like OpenAI does, and keep only what the proxy understands."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from openai_proxy.config import Settings
+from openai_proxy.errors import ApiError, invalid_request
+
+ROLES = ("system", "developer", "user", "assistant", "tool")
+MESSAGE_KEYS = ("role", "content", "name", "tool_calls", "tool_call_id")
+TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MAX_STOP_SEQUENCES = 4
+
+
+@dataclass(frozen=True, slots=True)
+class CompletionRequest:
+    """A validated chat (`kind="chat"`) or text completion (`kind="text"`) request."""
+
+    kind: str
+    stream: bool
+    max_tokens: int
+    include_usage: bool = False
+    temperature: float | None = None
+    top_p: float | None = None
+    stop: tuple[str, ...] = ()
+    messages: list[dict] = field(default_factory=list)
+    prompt: str = ""
+    extras: dict[str, Any] = field(default_factory=dict)  # forwarded in the openai dialect only
+
+    @property
+    def prompt_chars(self) -> int:
+        if self.kind == "text":
+            return len(self.prompt)
+        return sum(len(message_text(m.get("content"))) for m in self.messages)
+
+
+def parse_json_body(body: bytes) -> dict:
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        data = None
+        problem = "We could not parse the JSON body of your request. The body must be a JSON object."
+    else:
+        problem = "The request body must be a JSON object."
+    if not isinstance(data, dict):
+        raise invalid_request(problem)
+    return data
+
+
+def validate_chat(data: dict, settings: Settings) -> CompletionRequest:
+    _check_model(data, settings)
+    messages = _messages(data.get("messages"), settings.dialect)
+    extras = _openai_extras(data, settings.dialect, chat=True)
+    return CompletionRequest(kind="chat", messages=messages, extras=extras, **_sampling(data, settings))
+
+
+def validate_completion(data: dict, settings: Settings) -> CompletionRequest:
+    _check_model(data, settings)
+    prompt = data.get("prompt")
+    if isinstance(prompt, list) and len(prompt) == 1:
+        prompt = prompt[0]
+    if prompt is None:
+        raise invalid_request("Missing required parameter: 'prompt'.", "prompt", "missing_required_parameter")
+    if not isinstance(prompt, str):
+        raise invalid_request("'prompt' must be a string (or a list holding one string).", "prompt")
+    extras = _openai_extras(data, settings.dialect, chat=False)
+    return CompletionRequest(kind="text", prompt=prompt, extras=extras, **_sampling(data, settings))
+
+
+def message_text(content: Any) -> str:
+    """The text of a message's content: a string, or its text parts joined by newlines."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+    return ""
+
+
+def _check_model(data: dict, settings: Settings) -> None:
+    model = data.get("model")
+    if model in (None, ""):
+        return
+    if not isinstance(model, str):
+        raise invalid_request("'model' must be a string.", "model")
+    if model != settings.model_id:
+        raise ApiError(
+            404,
+            f"The model `{model[:200]}` does not exist or you do not have access to it.",
+            param="model",
+            code="model_not_found",
+        )
+
+
+def _messages(messages: Any, dialect: str) -> list[dict]:
+    if messages is None:
+        raise invalid_request("Missing required parameter: 'messages'.", "messages", "missing_required_parameter")
+    if not isinstance(messages, list) or not messages:
+        raise invalid_request("'messages' must be a non-empty array.", "messages")
+    return [_message(m, f"messages[{i}]", dialect) for i, m in enumerate(messages)]
+
+
+def _message(message: Any, where: str, dialect: str) -> dict:
+    if not isinstance(message, dict):
+        raise invalid_request(f"'{where}' must be an object.", where)
+    role = message.get("role")
+    if role not in ROLES:
+        raise invalid_request(f"'{where}.role' must be one of {', '.join(ROLES)}.", f"{where}.role")
+    if dialect != "openai" and (role == "tool" or message.get("tool_calls")):
+        raise _unsupported(f"{where} (tool calls and tool results)", dialect, f"{where}.role")
+    content = message.get("content")
+    if content is None:
+        if role != "assistant":
+            raise invalid_request(
+                f"Missing required parameter: '{where}.content'.", f"{where}.content", "missing_required_parameter"
+            )
+    elif isinstance(content, list):
+        _content_parts(content, f"{where}.content", dialect)
+    elif not isinstance(content, str):
+        raise invalid_request(f"'{where}.content' must be a string or an array of content parts.", f"{where}.content")
+    name = message.get("name")
+    if name is not None and not isinstance(name, str):
+        raise invalid_request(f"'{where}.name' must be a string.", f"{where}.name")
+    if role == "tool" and not isinstance(message.get("tool_call_id"), str):
+        raise invalid_request(
+            f"Missing required parameter: '{where}.tool_call_id'.",
+            f"{where}.tool_call_id",
+            "missing_required_parameter",
+        )
+    if message.get("tool_calls") is not None and not isinstance(message["tool_calls"], list):
+        raise invalid_request(f"'{where}.tool_calls' must be an array.", f"{where}.tool_calls")
+    return {k: message.get(k) for k in MESSAGE_KEYS if message.get(k) is not None or k == "content"}
+
+
+def _content_parts(parts: list, where: str, dialect: str) -> None:
+    for j, part in enumerate(parts):
+        here = f"{where}[{j}]"
+        if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+            raise invalid_request(f"'{here}' must be an object with a 'type'.", here)
+        if part["type"] == "text":
+            if not isinstance(part.get("text"), str):
+                raise invalid_request(f"'{here}.text' must be a string.", f"{here}.text")
+        elif dialect != "openai":
+            raise _unsupported(f"'{part['type'][:40]}' content parts ({here})", dialect, f"{here}.type")
+
+
+def _sampling(data: dict, settings: Settings) -> dict[str, Any]:
+    stream = data.get("stream")
+    if stream is None:
+        stream = False
+    if not isinstance(stream, bool):
+        raise invalid_request("'stream' must be a boolean.", "stream")
+    include_usage = False
+    options = data.get("stream_options")
+    if options is not None:
+        if not stream:
+            raise invalid_request(
+                "The 'stream_options' parameter is only allowed when 'stream' is enabled.", "stream_options"
+            )
+        if not isinstance(options, dict):
+            raise invalid_request("'stream_options' must be an object.", "stream_options")
+        include_usage = options.get("include_usage", False)
+        if not isinstance(include_usage, bool):
+            raise invalid_request("'stream_options.include_usage' must be a boolean.", "stream_options.include_usage")
+    n = data.get("n")
+    if n is not None and (not _is_int(n) or n != 1):
+        raise invalid_request("'n' must be 1: this API returns one choice per request.", "n")
+    return {
+        "stream": stream,
+        "include_usage": include_usage,
+        "max_tokens": _max_tokens(data, settings),
+        "temperature": _number(data, "temperature", 0, 2),
+        "top_p": _number(data, "top_p", 0, 1, low_open=True),
+        "stop": _stop(data.get("stop")),
+    }
+
+
+def _max_tokens(data: dict, settings: Settings) -> int:
+    name = "max_completion_tokens" if data.get("max_completion_tokens") is not None else "max_tokens"
+    value = data.get(name)
+    if value is None:
+        return settings.max_output_tokens
+    if not _is_int(value) or value < 1:
+        raise invalid_request(f"'{name}' must be a positive integer.", name)
+    return min(value, settings.max_output_tokens)
+
+
+def _stop(stop: Any) -> tuple[str, ...]:
+    if stop is None:
+        return ()
+    if isinstance(stop, str):
+        stop = [stop]
+    if not isinstance(stop, list) or not all(isinstance(s, str) for s in stop):
+        raise invalid_request("'stop' must be a string or an array of strings.", "stop")
+    if len(stop) > MAX_STOP_SEQUENCES:
+        raise invalid_request(f"'stop' may hold at most {MAX_STOP_SEQUENCES} sequences.", "stop")
+    return tuple(s for s in stop if s)
+
+
+def _openai_extras(data: dict, dialect: str, *, chat: bool) -> dict[str, Any]:
+    """Validate the fields only the openai dialect forwards; reject them (unless no-ops) elsewhere."""
+    extras: dict[str, Any] = {}
+    for name, check in (_CHAT_EXTRAS if chat else _TEXT_EXTRAS).items():
+        value = data.get(name)
+        if value is None:
+            continue
+        value = check(value, name)
+        if dialect != "openai":
+            if value in _NO_OPS.get(name, ()):
+                continue
+            raise _unsupported(f"'{name}'", dialect, name)
+        extras[name] = value
+    if chat and "top_logprobs" in extras and not extras.get("logprobs"):
+        raise invalid_request("'top_logprobs' requires 'logprobs' to be true.", "top_logprobs")
+    if chat and "tool_choice" in extras and not extras.get("tools"):
+        if extras["tool_choice"] not in ("none", "auto"):
+            raise invalid_request("'tool_choice' is only allowed when 'tools' are specified.", "tool_choice")
+        del extras["tool_choice"]  # nothing to choose from: a no-op
+    return extras
+
+
+def _unsupported(what: str, dialect: str, param: str) -> ApiError:
+    return invalid_request(
+        f"{what} is not supported by this model's backend (dialect {dialect!r}): it generates plain text only.",
+        param,
+        "unsupported_parameter",
+    )
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _number(data: dict, name: str, low: float, high: float, *, low_open: bool = False) -> float | None:
+    value = data.get(name)
+    if value is None:
+        return None
+    if not _is_number(value) or value > high or value < low or (low_open and value == low):
+        bracket = "(" if low_open else "["
+        raise invalid_request(f"'{name}' must be a number in {bracket}{low}, {high}].", name)
+    return value
+
+
+def _ranged(low: float, high: float, *, integer: bool = False):
+    def check(value: Any, name: str) -> Any:
+        ok = _is_int(value) if integer else _is_number(value)
+        if not ok or not low <= value <= high:
+            raise invalid_request(
+                f"'{name}' must be {'an integer' if integer else 'a number'} in [{low}, {high}].", name
+            )
+        return value
+
+    return check
+
+
+def _boolean(value: Any, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise invalid_request(f"'{name}' must be a boolean.", name)
+    return value
+
+
+def _integer(value: Any, name: str) -> int:
+    if not _is_int(value):
+        raise invalid_request(f"'{name}' must be an integer.", name)
+    return value
+
+
+def _tools(value: Any, name: str) -> list:
+    if not isinstance(value, list):
+        raise invalid_request("'tools' must be an array.", name)
+    for i, tool in enumerate(value):
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if not isinstance(tool, dict) or tool.get("type") != "function" or not isinstance(function, dict):
+            raise invalid_request(f"'tools[{i}]' must be {{'type': 'function', 'function': {{...}}}}.", f"tools[{i}]")
+        if not isinstance(function.get("name"), str) or not TOOL_NAME.match(function["name"]):
+            raise invalid_request(
+                f"'tools[{i}].function.name' must be 1-64 letters, digits, '_' or '-'.", f"tools[{i}].function.name"
+            )
+        if function.get("parameters") is not None and not isinstance(function["parameters"], dict):
+            raise invalid_request(
+                f"'tools[{i}].function.parameters' must be an object.", f"tools[{i}].function.parameters"
+            )
+    return value
+
+
+def _tool_choice(value: Any, name: str) -> Any:
+    if value in ("none", "auto", "required"):
+        return value
+    function = value.get("function") if isinstance(value, dict) else None
+    if isinstance(function, dict) and value.get("type") == "function" and isinstance(function.get("name"), str):
+        return value
+    raise invalid_request(
+        "'tool_choice' must be 'none', 'auto', 'required' or {'type': 'function', 'function': {'name': ...}}.", name
+    )
+
+
+def _response_format(value: Any, name: str) -> dict:
+    kind = value.get("type") if isinstance(value, dict) else None
+    if kind in ("text", "json_object"):
+        return value
+    if kind == "json_schema":
+        schema = value.get("json_schema")
+        if isinstance(schema, dict) and isinstance(schema.get("name"), str):
+            return value
+        raise invalid_request("'response_format.json_schema' must be an object with a 'name'.", f"{name}.json_schema")
+    raise invalid_request("'response_format.type' must be 'text', 'json_object' or 'json_schema'.", f"{name}.type")
+
+
+def _logit_bias(value: Any, name: str) -> dict:
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and k.isdigit() and _is_number(v) and -100 <= v <= 100 for k, v in value.items()
+    ):
+        raise invalid_request("'logit_bias' must map token ids to numbers in [-100, 100].", name)
+    return value
+
+
+_CHAT_EXTRAS = {
+    "tools": _tools,
+    "tool_choice": _tool_choice,
+    "parallel_tool_calls": _boolean,
+    "response_format": _response_format,
+    "seed": _integer,
+    "presence_penalty": _ranged(-2, 2),
+    "frequency_penalty": _ranged(-2, 2),
+    "logit_bias": _logit_bias,
+    "logprobs": _boolean,
+    "top_logprobs": _ranged(0, 20, integer=True),
+}
+_TEXT_EXTRAS = {
+    "seed": _integer,
+    "presence_penalty": _ranged(-2, 2),
+    "frequency_penalty": _ranged(-2, 2),
+    "logit_bias": _logit_bias,
+    "logprobs": _ranged(0, 5, integer=True),
+}
+# Values that change nothing: accepted (and dropped) by the text dialects.
+_NO_OPS: dict[str, tuple] = {
+    "tools": ([],),
+    "tool_choice": ("none", "auto"),
+    "parallel_tool_calls": (True, False),
+    "response_format": ({"type": "text"},),
+    "presence_penalty": (0,),
+    "frequency_penalty": (0,),
+    "logit_bias": ({},),
+    "logprobs": (False, 0),
+    "top_logprobs": (0,),
+}
