@@ -1,0 +1,82 @@
+"""Fixtures for the proxy's tests: AWS pointed at the fake runtime, the proxy's environment, the local server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import openai
+import pytest
+
+from openai_proxy import auth, aws
+from openai_proxy.local_server import serve_in_thread
+from tests.fakes.sagemaker_runtime import FakeSageMakerRuntime
+from tests.proxy.events import API_KEY, ENDPOINT, MODEL_ID
+
+FAKE_AWS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+}
+PROXY_VARIABLES = (
+    "SAGEMAKER_ENDPOINT_NAME",
+    "MODEL_ID",
+    "BACKEND_DIALECT",
+    "API_KEY_PARAMETER",
+    "API_KEY",
+    "AUTH_DISABLED",
+    "MAX_OUTPUT_TOKENS",
+    "REQUEST_DEADLINE_SECONDS",
+    "AWS_PROFILE",
+    "AWS_ENDPOINT_URL",
+)
+
+
+@pytest.fixture(scope="session")
+def fake_runtime() -> Iterator[FakeSageMakerRuntime]:
+    with FakeSageMakerRuntime() as fake:
+        yield fake
+
+
+@pytest.fixture
+def sagemaker(fake_runtime: FakeSageMakerRuntime) -> Iterator[FakeSageMakerRuntime]:
+    """The fake SageMaker runtime, empty of scripts and recorded requests for this test."""
+    fake_runtime.reset()
+    fake_runtime.text_format = "tgi"
+    yield fake_runtime
+    fake_runtime.reset()
+
+
+@pytest.fixture
+def proxy_env(monkeypatch: pytest.MonkeyPatch, sagemaker: FakeSageMakerRuntime) -> FakeSageMakerRuntime:
+    """The proxy configured as deployed (openai dialect, key from API_KEY), talking to the fake."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in FAKE_AWS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", sagemaker.url)
+    monkeypatch.setenv("SAGEMAKER_ENDPOINT_NAME", ENDPOINT)
+    monkeypatch.setenv("MODEL_ID", MODEL_ID)
+    monkeypatch.setenv("API_KEY", API_KEY)
+    monkeypatch.setenv("REQUEST_DEADLINE_SECONDS", "20")
+    aws.forget_clients()
+    auth.forget_keys()
+    return sagemaker
+
+
+@pytest.fixture
+def local_proxy(proxy_env: FakeSageMakerRuntime) -> Iterator[str]:
+    """The local server (`openai-proxy`) on a free port; yields its OpenAI base URL (…/v1)."""
+    server, thread = serve_in_thread("127.0.0.1", 0)
+    host, port = server.server_address[:2]
+    yield f"http://{host}:{port}/v1"
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+@pytest.fixture
+def openai_client(local_proxy: str) -> openai.OpenAI:
+    """The official SDK pointed at the local server, without retries (errors surface at once)."""
+    return openai.OpenAI(base_url=local_proxy, api_key=API_KEY, max_retries=0, timeout=30)
