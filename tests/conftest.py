@@ -12,9 +12,13 @@ API (for any test under tests/):
   and returns every registered resource and the resolved stack outputs. `apiKey` and `hfToken`
   are passed as secrets. The program's own exceptions (e.g. `SettingsError`) propagate.
 - `ProgramRun.resources` (list of `Registered`: `type`, `name`, `urn`, `parent` URN, resolved
-  `inputs`, `state` = inputs plus what the mocks computed, `outputs` registered by a component),
+  `inputs` (secrets revealed), `raw_inputs` (secret markers kept), `state` = inputs plus what the
+  mocks computed, `outputs` registered by a component),
   `ProgramRun.of_type(type)`, `ProgramRun.one(type, name=None)`, `ProgramRun.children(component)`,
   `ProgramRun.outputs` (name → resolved value), `ProgramRun.secret_outputs` (names marked secret).
+- `stack_config` (fixture) → `stack_config("dev")`: Pulumi.dev.yaml's `config:` for `run_program`.
+- `PulumiMocks.configure(config)`: set the config only (for `load_settings()` tests).
+- `Registered.clear_text()`: every string of its inputs outside a secret (what state holds in clear).
 - `AwsMocks.computed[type_token] = fn(args, physical_name) -> dict` adds provider-computed state for
   a resource type; `AwsMocks.calls` records every provider function call (`MockCallArgs`).
 - Constants: `ROOT` (the repository), `ACCOUNT`, `REGION`, `PROJECT`, `DEFAULT_AMI_ID`,
@@ -33,6 +37,7 @@ from typing import Any
 
 import pulumi
 import pytest
+import yaml
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs
 from pulumi.runtime.sync_await import _sync_await
@@ -147,6 +152,16 @@ class AwsMocks(pulumi.runtime.Mocks):
                 "state": "available",
             },
             "aws:ec2/getSubnets:getSubnets": lambda a: {"id": REGION, "ids": list(DEFAULT_SUBNET_IDS)},
+            "aws:ec2/getSubnet:getSubnet": lambda a: {
+                "id": a.get("id") or DEFAULT_SUBNET_IDS[1],
+                "arn": f"arn:aws:ec2:{REGION}:{ACCOUNT}:subnet/{a.get('id') or DEFAULT_SUBNET_IDS[1]}",
+                "vpcId": DEFAULT_VPC_ID,
+                "availabilityZone": f"{REGION}a",
+                "availabilityZoneId": "use1-az1",
+                "cidrBlock": "172.31.0.0/20",
+                "defaultForAz": True,
+                "mapPublicIpOnLaunch": True,
+            },
             "aws:ec2/getAmi:getAmi": lambda a: {
                 "id": DEFAULT_AMI_ID,
                 "imageId": DEFAULT_AMI_ID,
@@ -178,7 +193,7 @@ class RecordingMonitor(MockMonitor):
         self.registrations: dict[str, dict[str, Any]] = {}
         self.component_outputs: dict[str, dict[str, Any]] = {}
 
-    def RegisterResource(self, request):  # noqa: N802 - the gRPC method name
+    def RegisterResource(self, request):
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
             self.registrations[response.urn] = {
@@ -190,14 +205,43 @@ class RecordingMonitor(MockMonitor):
             }
         return response
 
-    def RegisterResourceOutputs(self, request):  # noqa: N802 - the gRPC method name
+    def RegisterResourceOutputs(self, request):
         self.component_outputs[request.urn] = rpc.deserialize_properties(request.outputs)
         return super().RegisterResourceOutputs(request)
 
 
+def _is_secret_marker(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig
+
+
+def reveal(value: Any) -> Any:
+    """`value` with every secret marker replaced by the value it wraps."""
+    if _is_secret_marker(value):
+        return reveal(value["value"])
+    if isinstance(value, dict):
+        return {key: reveal(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [reveal(item) for item in value]
+    return value
+
+
+def plain_strings(value: Any) -> Iterator[str]:
+    """Every string in `value` that is not inside a secret (what would be stored in clear text)."""
+    if _is_secret_marker(value):
+        return
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from plain_strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from plain_strings(item)
+    elif isinstance(value, str):
+        yield value
+
+
 @dataclass(frozen=True)
 class Registered:
-    """One resource the program registered."""
+    """One resource the program registered; `inputs` with secrets revealed, `raw_inputs` with their markers."""
 
     type: str
     name: str
@@ -205,8 +249,13 @@ class Registered:
     parent: str
     custom: bool
     inputs: dict[str, Any]
+    raw_inputs: dict[str, Any]
     state: dict[str, Any]
     outputs: dict[str, Any] | None = None
+
+    def clear_text(self) -> list[str]:
+        """Every string of the inputs that is not inside a secret: what Pulumi state stores in clear text."""
+        return list(plain_strings(self.raw_inputs))
 
 
 @dataclass
@@ -245,6 +294,12 @@ class PulumiMocks:
         self.stack = stack
         pulumi.runtime.set_mocks(self.mocks, project=PROJECT, stack=stack, preview=False, monitor=self.monitor)
 
+    def configure(self, config: Mapping[str, Any]) -> None:
+        """Set the stack config (as `run_program` takes it); `apiKey` and `hfToken` become secrets."""
+        values = config_values(config)
+        secrets = [f"{PROJECT}:{key}" for key in SECRET_CONFIG_KEYS if f"{PROJECT}:{key}" in values]
+        pulumi.runtime.set_all_config(values, secret_keys=secrets)
+
     def resources(self) -> list[Registered]:
         """Everything registered so far (read it after the `@pulumi.runtime.test` body has run)."""
         found = []
@@ -257,9 +312,10 @@ class PulumiMocks:
                     urn=urn,
                     parent=reg["parent"],
                     custom=reg["custom"],
-                    inputs=reg["inputs"],
-                    state=dict(recorded.state) if recorded else dict(reg["inputs"]),
-                    outputs=self.monitor.component_outputs.get(urn),
+                    inputs=reveal(reg["inputs"]),
+                    raw_inputs=reg["inputs"],
+                    state=reveal(dict(recorded.state) if recorded else dict(reg["inputs"])),
+                    outputs=reveal(self.monitor.component_outputs.get(urn)),
                 )
             )
         return found
@@ -276,6 +332,17 @@ def config_values(config: Mapping[str, Any]) -> dict[str, str]:
         return str(value)
 
     return {(key if ":" in key else f"{PROJECT}:{key}"): as_text(value) for key, value in config.items()}
+
+
+def stack_file_config(stack: str) -> dict[str, Any]:
+    """The `config:` of Pulumi.<stack>.yaml, as `run_program` and `PulumiMocks.configure` take it."""
+    return yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
+
+
+@pytest.fixture
+def stack_config() -> Callable[[str], dict[str, Any]]:
+    """`stack_config("dev")`: the config of a committed stack file (see `stack_file_config`)."""
+    return stack_file_config
 
 
 @pytest.fixture(autouse=True)
@@ -296,9 +363,7 @@ def run_program(pulumi_mocks: PulumiMocks, monkeypatch: pytest.MonkeyPatch) -> C
     def run(config: Mapping[str, Any], *, stack: str = "test") -> ProgramRun:
         if stack != pulumi_mocks.stack:
             pulumi_mocks.install(stack)
-        values = config_values(config)
-        secrets = [f"{PROJECT}:{key}" for key in SECRET_CONFIG_KEYS if f"{PROJECT}:{key}" in values]
-        pulumi.runtime.set_all_config(values, secret_keys=secrets)
+        pulumi_mocks.configure(config)
 
         exported: dict[str, Any] = {}
         monkeypatch.setattr(pulumi, "export", lambda name, value: exported.__setitem__(name, value))

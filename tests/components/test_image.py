@@ -1,0 +1,63 @@
+"""Which image an endpoint runs, per region, and which inference AMI it needs."""
+
+import pytest
+
+from components.image import (
+    CUDA13_INFERENCE_AMI_VERSION,
+    inference_ami_version,
+    parse_ecr_image,
+    serving_image,
+    vllm_dlc_image,
+)
+
+
+@pytest.mark.parametrize(
+    ("region", "account"),
+    [
+        ("us-east-1", "763104351884"),
+        ("eu-west-1", "763104351884"),
+        ("af-south-1", "626614931356"),
+        ("ap-east-1", "871362719292"),
+        ("eu-south-1", "692866216735"),
+        ("eu-south-2", "503227376785"),
+        ("eu-central-2", "380420809688"),
+        ("me-south-1", "217643126080"),
+        ("cn-north-1", "727897471807"),
+    ],
+)
+def test_vllm_dlc_comes_from_the_region_s_registry_account(region, account):
+    image = vllm_dlc_image(region)
+    assert image.uri.startswith(f"{account}.dkr.ecr.{region}.amazonaws.com")
+    assert image.uri.split("/", 1)[1].startswith("vllm:")
+
+
+def test_china_images_use_the_china_domain_and_partition():
+    image = vllm_dlc_image("cn-northwest-1")
+    assert ".amazonaws.com.cn/" in image.uri
+    assert image.repository_arn("aws-cn") == "arn:aws-cn:ecr:cn-northwest-1:727897471807:repository/vllm"
+
+
+def test_container_image_override_wins_and_round_trips():
+    uri = "111122223333.dkr.ecr.eu-west-1.amazonaws.com/team/llm-server@sha256:" + "a" * 64
+    image = serving_image("us-east-1", uri)
+    assert image.uri == uri
+    assert image.repository_arn("aws") == "arn:aws:ecr:eu-west-1:111122223333:repository/team/llm-server"
+
+
+def test_non_ecr_image_is_rejected():
+    with pytest.raises(ValueError, match="not an ECR image"):
+        parse_ecr_image("vllm/vllm-openai:v0.9.0")
+
+
+@pytest.mark.parametrize(
+    ("tag", "ami"),
+    [
+        ("0.27.1-gpu-py312-cu130-ubuntu22.04-sagemaker", CUDA13_INFERENCE_AMI_VERSION),
+        ("0.36.0-lmi28.0.0-cu130", CUDA13_INFERENCE_AMI_VERSION),
+        ("0.14.0-gpu-py312-cu129-ubuntu22.04-sagemaker", None),
+        ("0.28.0-lmi10.0.0-cu124", None),
+    ],
+)
+def test_only_cuda13_images_ask_for_the_newer_inference_ami(tag, ami):
+    image = parse_ecr_image(f"763104351884.dkr.ecr.us-east-1.amazonaws.com/vllm:{tag}")
+    assert inference_ami_version(image) == ami

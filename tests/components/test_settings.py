@@ -1,0 +1,151 @@
+"""Stack config → Settings: Pulumi.yaml's defaults, the committed stacks, and a clear message for each mistake."""
+
+from dataclasses import fields
+from pathlib import Path
+
+import pulumi
+import pytest
+import yaml
+
+from components.settings import Settings, SettingsError, load_settings, snake_case
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _schema() -> dict:
+    return yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
+
+
+def _load(pulumi_mocks, config) -> Settings:
+    pulumi_mocks.configure(config)
+    return load_settings()
+
+
+def test_settings_has_one_field_per_project_config_key():
+    assert {f.name for f in fields(Settings)} == {snake_case(key) for key in _schema()}
+
+
+def test_unset_keys_take_the_defaults_of_pulumi_yaml(pulumi_mocks):
+    settings = _load(pulumi_mocks, {"modelId": "distilgpt2"})
+    for key, spec in _schema().items():
+        if key in {"modelId", "apiKey", "hfToken"}:
+            continue
+        value = getattr(settings, snake_case(key))
+        expected = tuple(spec["default"]) if spec["type"] == "array" else spec["default"]
+        assert value == expected, key
+    assert settings.api_key is None
+    assert settings.hf_token is None
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_committed_stack_files_load_and_validate(pulumi_mocks, stack_config, stack):
+    config = stack_config(stack)
+    settings = _load(pulumi_mocks, config)
+    assert settings.model_id == config["sagemaker-llm:modelId"]
+    assert settings.instance_type == config["sagemaker-llm:instanceType"]
+
+
+def test_committed_stack_files_hold_no_secrets(stack_config):
+    for stack in ("dev", "prod"):
+        config = stack_config(stack)
+        assert not {"sagemaker-llm:apiKey", "sagemaker-llm:hfToken"} & set(config), stack
+        assert not any(isinstance(value, dict) and "secure" in value for value in config.values()), stack
+
+
+def test_dev_stack_serves_distilgpt2_on_g4dn_with_a_chat_template(pulumi_mocks, stack_config):
+    settings = _load(pulumi_mocks, stack_config("dev"))
+    assert (settings.model_id, settings.instance_type) == ("distilgpt2", "ml.g4dn.xlarge")
+    assert "messages" in settings.chat_template
+    assert len(settings.chat_template) <= 1024
+
+
+def test_prod_stack_autoscales_one_to_three_behind_narrow_cidrs(pulumi_mocks, stack_config):
+    settings = _load(pulumi_mocks, stack_config("prod"))
+    assert (settings.instance_count, settings.max_instance_count) == (1, 3)
+    assert settings.autoscaling_enabled
+    assert settings.ui_allowed_cidr != "0.0.0.0/0"
+
+
+@pytest.mark.parametrize(
+    ("config", "key", "hint"),
+    [
+        ({}, "modelId", "exactly one"),
+        ({"modelId": "gpt2", "modelDataUri": "s3://bucket/weights/"}, "modelDataUri", "exactly one"),
+        ({"modelDataUri": "https://bucket/weights/"}, "modelDataUri", "s3://bucket/prefix/"),
+        ({"modelDataUri": "s3://bucket/weights"}, "modelDataUri", "ending in `/`"),
+        ({"modelId": "not a model id"}, "modelId", "Hugging Face"),
+        ({"modelId": "gpt2", "instanceType": "ml.g5.xlarg"}, "instanceType", "did you mean 'ml.g5.xlarge'"),
+        ({"modelId": "gpt2", "instanceType": "ml.m5.xlarge"}, "instanceType", "GPU"),
+        ({"modelId": "gpt2", "instanceCount": 0}, "instanceCount", "at least 1"),
+        ({"modelId": "gpt2", "instanceCount": 3, "maxInstanceCount": 2}, "maxInstanceCount", "below"),
+        ({"modelId": "gpt2", "instanceCount": "two"}, "instanceCount", "integer"),
+        ({"modelId": "gpt2", "containerImage": "vllm/vllm-openai:latest"}, "containerImage", "ECR"),
+        ({"modelId": "gpt2", "backendDialect": "vllm"}, "backendDialect", "openai, lmi, tgi"),
+        ({"modelId": "gpt2", "backendDialect": "lmi"}, "backendDialect", "containerImage"),
+        ({"modelId": "gpt2", "chatTemplate": "x" * 1025}, "chatTemplate", "1024"),
+        ({"modelId": "gpt2", "maxModelLen": -1}, "maxModelLen", "positive"),
+        ({"modelId": "gpt2", "maxOutputTokens": 0}, "maxOutputTokens", "at least 1"),
+        ({"modelId": "gpt2", "apiRateLimit": 0}, "apiRateLimit", "at least 1"),
+        ({"modelId": "gpt2", "apiBurstLimit": 0}, "apiBurstLimit", "at least 1"),
+        ({"modelId": "gpt2", "apiCorsOrigins": ["https://chat.example.com/path"]}, "apiCorsOrigins", "origin"),
+        ({"modelId": "gpt2", "logRetentionDays": 10}, "logRetentionDays", "did you mean 7"),
+        ({"modelId": "gpt2", "uiInstanceType": "t3.smal"}, "uiInstanceType", "did you mean 't3.small'"),
+        ({"modelId": "gpt2", "uiAllowedCidr": "10.0.0.300/32"}, "uiAllowedCidr", "not a CIDR"),
+        ({"modelId": "gpt2", "uiAllowedCidr": "203.0.113.7/24"}, "uiAllowedCidr", "did you mean 203.0.113.0/24"),
+        ({"modelId": "gpt2", "sshAllowedCidr": "203.0.113.7/32"}, "sshAllowedCidr", "sshKeyName"),
+        ({"modelId": "gpt2", "subnetId": "subnet-0123456789abcdef0"}, "subnetId", "needs vpcId"),
+        ({"modelId": "gpt2", "vpcId": "vpc-0123456789abcdef0"}, "vpcId", "needs subnetId"),
+        ({"modelId": "gpt2", "vpcId": "default"}, "vpcId", "not a VPC id"),
+        ({"modelId": "gpt2", "openWebUiImage": "ghcr.io/open-webui/open-webui:main"}, "openWebUiImage", "pinned"),
+        ({"modelId": "gpt2", "modelID": "gpt2"}, "modelID", "did you mean 'modelId'"),
+    ],
+)
+def test_each_invalid_setting_fails_with_a_message_naming_the_key(pulumi_mocks, config, key, hint):
+    with pytest.raises(SettingsError) as caught:
+        _load(pulumi_mocks, config)
+    problem = next((p for p in caught.value.problems if key in p.split(":")[0]), None)
+    assert problem is not None, caught.value.problems
+    assert hint in problem
+    assert key in str(caught.value)
+
+
+def test_all_problems_are_reported_at_once(pulumi_mocks):
+    with pytest.raises(SettingsError) as caught:
+        _load(pulumi_mocks, {"modelId": "gpt2", "instanceCount": 0, "logRetentionDays": 10})
+    assert [p.split(":")[0] for p in caught.value.problems] == ["instanceCount", "logRetentionDays"]
+
+
+def test_settings_error_is_reported_by_the_pulumi_cli_without_a_traceback():
+    # The language host logs a RunError's message alone; any other exception gets a traceback.
+    assert issubclass(SettingsError, pulumi.RunError)
+    assert issubclass(SettingsError, ValueError)
+
+
+def test_ui_settings_are_not_checked_for_an_api_only_stack(pulumi_mocks):
+    settings = _load(pulumi_mocks, {"modelId": "gpt2", "uiEnabled": False, "uiAllowedCidr": ""})
+    assert not settings.ui_enabled
+
+
+def test_public_model_id_defaults_to_model_id_then_weights_folder_and_yields_to_served_name(pulumi_mocks):
+    assert _load(pulumi_mocks, {"modelId": "Qwen/Qwen2.5-1.5B-Instruct"}).public_model_id == (
+        "Qwen/Qwen2.5-1.5B-Instruct"
+    )
+    assert _load(pulumi_mocks, {"modelDataUri": "s3://my-bucket/tuned/llama-ft/"}).public_model_id == "llama-ft"
+    assert _load(pulumi_mocks, {"modelId": "gpt2", "servedModelName": "house-model"}).public_model_id == "house-model"
+
+
+@pulumi.runtime.test
+def test_api_key_and_hf_token_are_read_as_secrets(pulumi_mocks):
+    settings = _load(pulumi_mocks, {"modelId": "gpt2", "apiKey": "sk-local", "hfToken": "hf_x"})
+    assert "sk-local" not in repr(settings)
+
+    def check(values):
+        key_secret, token_secret, key = values
+        assert key_secret and token_secret
+        assert key == "sk-local"
+
+    return pulumi.Output.all(
+        pulumi.Output.from_input(settings.api_key.is_secret()),
+        pulumi.Output.from_input(settings.hf_token.is_secret()),
+        settings.api_key,
+    ).apply(check)
