@@ -1,0 +1,65 @@
+"""The local openai-proxy backed by the fake SageMaker runtime, for the smoke tool's tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from openai_proxy import auth, aws
+from openai_proxy.local_server import serve_in_thread
+from tests.fakes.sagemaker_runtime import FakeSageMakerRuntime
+
+API_KEY = "smoke-test-key-0123456789"
+MODEL_ID = "fake-model"
+ENDPOINT = "fake-endpoint"
+FAKE_AWS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+}
+PROXY_VARIABLES = ("API_KEY_PARAMETER", "AUTH_DISABLED", "BACKEND_DIALECT", "AWS_PROFILE", "AWS_ENDPOINT_URL")
+
+
+@pytest.fixture
+def sagemaker(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSageMakerRuntime]:
+    """The fake SageMaker runtime (echo model), reached by boto3 through AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME."""
+    with FakeSageMakerRuntime() as fake:
+        for name in PROXY_VARIABLES:
+            monkeypatch.delenv(name, raising=False)
+        for name, value in FAKE_AWS.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", fake.url)
+        yield fake
+
+
+def start_proxy(monkeypatch: pytest.MonkeyPatch, **environment: str) -> Iterator[str]:
+    monkeypatch.setenv("SAGEMAKER_ENDPOINT_NAME", ENDPOINT)
+    monkeypatch.setenv("MODEL_ID", MODEL_ID)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    aws.forget_clients()
+    auth.forget_keys()
+    server, thread = serve_in_thread("127.0.0.1", 0)
+    host, port = server.server_address[:2]
+    yield f"http://{host}:{port}/v1"
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+    aws.forget_clients()
+    auth.forget_keys()
+
+
+@pytest.fixture
+def local_api(sagemaker: FakeSageMakerRuntime, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """`openai-proxy` as deployed (a key required), on a free port: its OpenAI base URL."""
+    yield from start_proxy(monkeypatch, API_KEY=API_KEY)
+
+
+@pytest.fixture
+def open_local_api(sagemaker: FakeSageMakerRuntime, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """`openai-proxy` with AUTH_DISABLED=true: it accepts any key, which smoke must report."""
+    monkeypatch.delenv("API_KEY", raising=False)
+    yield from start_proxy(monkeypatch, AUTH_DISABLED="true")

@@ -1,0 +1,376 @@
+"""smoke: check a deployed (or local) OpenAI-compatible API and the SageMaker endpoint behind it.
+
+    smoke api --url https://…/v1 --key KEY        models, chat, streamed chat, completions, wrong key
+    smoke endpoint --name ENDPOINT [--region R]    invoke the endpoint directly, in the backend dialect
+    smoke api --stack dev / smoke endpoint --stack dev   read the URL, key and endpoint from the stack
+
+Prints one row per check (name, PASS/FAIL, latency, detail) and exits 1 when any check fails,
+2 when the API cannot be reached or the arguments are wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+DIALECTS = ("openai", "lmi", "tgi")
+PROMPT = "Say hello in one short sentence."
+MAX_TOKENS = 16
+WRONG_KEY = "smoke-test-wrong-key"  # a key the API must refuse
+
+
+class SmokeError(Exception):
+    """Stops the run with a one-line message (exit 2): unreachable API, missing CLI, bad stack."""
+
+
+class CheckFailed(Exception):
+    """A check's expectation did not hold; the message is the row's detail."""
+
+
+@dataclass(frozen=True)
+class Result:
+    name: str
+    passed: bool
+    latency_ms: float
+    detail: str
+
+
+def run_check(name: str, check: Callable[[], str]) -> Result:
+    """Runs one check, timing it; SmokeError (unreachable) propagates, anything else is a FAIL row."""
+    started = time.perf_counter()
+    try:
+        detail, passed = check(), True
+    except SmokeError:
+        raise
+    except CheckFailed as failure:
+        detail, passed = str(failure), False
+    except Exception as error:  # a check must report, never crash the table
+        detail, passed = f"{type(error).__name__}: {error}", False
+    return Result(name, passed, (time.perf_counter() - started) * 1000, _one_line(detail))
+
+
+def print_row(result: Result) -> None:
+    status = "PASS" if result.passed else "FAIL"
+    print(f"{result.name:<16} {status:<4} {result.latency_ms:>8.0f} ms  {result.detail}", flush=True)
+
+
+def _one_line(text: str, limit: int = 100) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# --- the API -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Api:
+    base_url: str
+    key: str
+    timeout: float = 60.0
+
+    def request(self, method: str, path: str, body: Any = None, key: str | None = None) -> urllib.request.Request:
+        url = self.base_url.rstrip("/") + path
+        if not url.startswith(("http://", "https://")):
+            raise SmokeError(f"the API URL must start with http:// or https://, not {self.base_url!r}")
+        headers = {"Authorization": f"Bearer {self.key if key is None else key}", "Accept": "application/json"}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        return urllib.request.Request(url, data=data, headers=headers, method=method)  # noqa: S310 - checked above
+
+    def open(self, request: urllib.request.Request):
+        try:
+            return urllib.request.urlopen(request, timeout=self.timeout)  # noqa: S310 - scheme checked in request()
+        except urllib.error.HTTPError:
+            raise
+        except (urllib.error.URLError, ConnectionError) as error:
+            reason = getattr(error, "reason", error)
+            raise SmokeError(f"cannot reach the API at {self.base_url}: {reason}") from None
+
+    def call(self, method: str, path: str, body: Any = None, key: str | None = None) -> tuple[int, Any]:
+        """(status, parsed JSON body) of one request; HTTP errors are returned, not raised."""
+        try:
+            with self.open(self.request(method, path, body, key)) as response:
+                return response.status, _json_or_text(response.read())
+        except urllib.error.HTTPError as error:
+            with error:
+                return error.code, _json_or_text(error.read())
+
+    def stream(self, path: str, body: Any) -> Iterator[str]:
+        """The `data:` payloads of a server-sent-events response."""
+        try:
+            response = self.open(self.request("POST", path, body))
+        except urllib.error.HTTPError as error:
+            with error:
+                raise CheckFailed(_http_failure(error.code, _json_or_text(error.read()))) from None
+        with response:
+            for raw in response:
+                line = raw.decode().rstrip("\r\n")
+                if line.startswith("data:"):
+                    yield line.removeprefix("data:").strip()
+
+
+def _json_or_text(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw.decode(errors="replace")
+
+
+def _http_failure(status: int, body: Any) -> str:
+    message = body.get("error", {}).get("message") if isinstance(body, dict) else None
+    if message is None and isinstance(body, dict):
+        message = body.get("message")
+    return f"HTTP {status}: {message or body}"
+
+
+def _expect_ok(status: int, body: Any) -> dict:
+    if status != 200:
+        raise CheckFailed(_http_failure(status, body))
+    if not isinstance(body, dict):
+        raise CheckFailed(f"not a JSON object: {body!r}")
+    return body
+
+
+def api_checks(api: Api, model: str | None) -> Iterator[Result]:
+    chosen: dict[str, str] = {}
+
+    def models() -> str:
+        body = _expect_ok(*api.call("GET", "/models"))
+        ids = [entry.get("id") for entry in body.get("data", [])]
+        if not ids:
+            raise CheckFailed("no model listed")
+        if model and model not in ids:
+            raise CheckFailed(f"{model!r} not among {ids}")
+        chosen["model"] = model or ids[0]
+        return f"{len(ids)} model(s): {', '.join(ids)}"
+
+    def chat() -> str:
+        body = _expect_ok(*api.call("POST", "/chat/completions", _chat_body(chosen["model"])))
+        content = body["choices"][0]["message"]["content"]
+        if not isinstance(content, str):
+            raise CheckFailed(f"no message content: {body['choices'][0]}")
+        return f"{body['choices'][0].get('finish_reason')}: {content!r}"
+
+    def chat_stream() -> str:
+        parts, chunks, done = [], 0, False
+        for payload in api.stream("/chat/completions", {**_chat_body(chosen["model"]), "stream": True}):
+            if payload == "[DONE]":
+                done = True
+                break
+            chunk = json.loads(payload)
+            if "error" in chunk:
+                raise CheckFailed(f"error in stream: {chunk['error'].get('message')}")
+            chunks += 1
+            for choice in chunk.get("choices", []):
+                parts.append(choice.get("delta", {}).get("content") or "")
+        if not done:
+            raise CheckFailed(f"stream ended without [DONE] after {chunks} chunk(s)")
+        if chunks == 0:
+            raise CheckFailed("no chunk before [DONE]")
+        return f"{chunks} chunk(s): {''.join(parts)!r}"
+
+    def completions() -> str:
+        request = {"model": chosen["model"], "prompt": PROMPT, "max_tokens": MAX_TOKENS}
+        body = _expect_ok(*api.call("POST", "/completions", request))
+        text = body["choices"][0]["text"]
+        if not isinstance(text, str):
+            raise CheckFailed(f"no text: {body['choices'][0]}")
+        return f"{body['choices'][0].get('finish_reason')}: {text!r}"
+
+    def wrong_key() -> str:
+        status, body = api.call("GET", "/models", key=WRONG_KEY)
+        if status != 401:
+            raise CheckFailed(f"a wrong key got HTTP {status}, not 401: the API is open to anyone")
+        return "401: " + _http_failure(status, body).removeprefix("HTTP 401: ")
+
+    yield (first := run_check("models", models))
+    if not first.passed:
+        chosen["model"] = model or "unknown"
+    yield run_check("chat", chat)
+    yield run_check("chat-stream", chat_stream)
+    yield run_check("completions", completions)
+    yield run_check("wrong-key-401", wrong_key)
+
+
+def _chat_body(model: str) -> dict:
+    return {"model": model, "messages": [{"role": "user", "content": PROMPT}], "max_tokens": MAX_TOKENS}
+
+
+# --- the SageMaker endpoint ----------------------------------------------------------------------
+
+
+def endpoint_request(dialect: str, model: str | None, stream: bool) -> dict:
+    """A request the endpoint's container understands: vLLM's completions, or the LMI/TGI text schema."""
+    if dialect == "openai":
+        body: dict[str, Any] = {"prompt": PROMPT, "max_tokens": MAX_TOKENS}
+        if model:
+            body["model"] = model
+    else:
+        body = {"inputs": PROMPT, "parameters": {"max_new_tokens": MAX_TOKENS}}
+    if stream:
+        body["stream"] = True
+    return body
+
+
+def endpoint_text(dialect: str, body: Any) -> str:
+    """The generated text of a non-streaming answer, whichever schema it came in."""
+    if isinstance(body, list) and body:
+        body = body[0]  # TGI answers a list
+    if isinstance(body, dict):
+        if "choices" in body:
+            choice = body["choices"][0]
+            return choice.get("text") or (choice.get("message") or {}).get("content") or ""
+        if "generated_text" in body:
+            return body["generated_text"]
+    raise CheckFailed(f"not a {dialect} answer: {_one_line(str(body))}")
+
+
+def endpoint_checks(name: str, region: str | None, dialect: str, model: str | None) -> Iterator[Result]:
+    import boto3
+    import botocore.exceptions
+
+    clients: list[Any] = []
+
+    def client() -> Any:
+        if not clients:  # created inside a check, so a missing region is reported, not raised
+            clients.append(boto3.client("sagemaker-runtime", region_name=region))
+        return clients[0]
+
+    def guarded(check: Callable[[], str]) -> Callable[[], str]:
+        def run() -> str:
+            try:
+                return check()
+            except botocore.exceptions.NoCredentialsError:
+                raise SmokeError("no AWS credentials: set AWS_PROFILE or run `aws configure`") from None
+            except botocore.exceptions.NoRegionError:
+                raise SmokeError("no AWS region: give --region or set AWS_REGION") from None
+            except botocore.exceptions.EndpointConnectionError as error:
+                raise SmokeError(f"cannot reach SageMaker: {error}") from None
+            except botocore.exceptions.ClientError as error:
+                info = error.response.get("Error", {})
+                raise CheckFailed(f"{info.get('Code')}: {info.get('Message')}") from None
+
+        return run
+
+    def invoke() -> str:
+        response = client().invoke_endpoint(
+            EndpointName=name,
+            ContentType="application/json",
+            Accept="application/json",
+            Body=json.dumps(endpoint_request(dialect, model, stream=False)),
+        )
+        text = endpoint_text(dialect, _json_or_text(response["Body"].read()))
+        return f"{response.get('InvokedProductionVariant', '')}: {text!r}".lstrip(": ")
+
+    def invoke_stream() -> str:
+        response = client().invoke_endpoint_with_response_stream(
+            EndpointName=name,
+            ContentType="application/json",
+            Body=json.dumps(endpoint_request(dialect, model, stream=True)),
+        )
+        parts, size = 0, 0
+        for event in response["Body"]:
+            if "PayloadPart" in event:
+                parts += 1
+                size += len(event["PayloadPart"]["Bytes"])
+        if parts == 0:
+            raise CheckFailed("the stream carried no payload part")
+        return f"{parts} part(s), {size} bytes"
+
+    yield run_check("endpoint-invoke", guarded(invoke))
+    yield run_check("endpoint-stream", guarded(invoke_stream))
+
+
+# --- stack outputs and the command line ----------------------------------------------------------
+
+
+def stack_outputs(stack: str) -> dict[str, Any]:
+    """The stack's outputs, secrets included, from the Pulumi CLI."""
+    pulumi = shutil.which("pulumi")
+    if pulumi is None:
+        raise SmokeError("--stack needs the Pulumi CLI on PATH; install it, or pass --url/--key (--name) instead")
+    command = [pulumi, "stack", "output", "--json", "--show-secrets", "--stack", stack]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603 - fixed argv
+    if result.returncode != 0:
+        raise SmokeError(f"pulumi stack output failed for stack {stack!r}: {_one_line(result.stderr, 300)}")
+    try:
+        return json.loads(result.stdout)
+    except ValueError:
+        raise SmokeError(f"pulumi stack output printed no JSON for stack {stack!r}") from None
+
+
+def _from_stack(outputs: dict[str, Any], key: str, stack: str) -> str:
+    value = outputs.get(key)
+    if not value:
+        raise SmokeError(f"stack {stack!r} has no output {key!r}")
+    return value
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="smoke", description=__doc__.split("\n", 1)[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    api = commands.add_parser("api", help="check the OpenAI-compatible API")
+    api.add_argument("--url", help="OpenAI base URL, ending in /v1")
+    api.add_argument("--key", help="API key (Authorization: Bearer)")
+    api.add_argument("--model", help="model id to use (default: the first listed)")
+    api.add_argument("--timeout", type=float, default=60.0, help="seconds per request (default 60)")
+    api.add_argument("--stack", help="read apiUrl and apiKey from this Pulumi stack's outputs")
+
+    endpoint = commands.add_parser("endpoint", help="invoke the SageMaker endpoint directly")
+    endpoint.add_argument("--name", help="SageMaker endpoint name")
+    endpoint.add_argument("--region", help="AWS region (default: AWS_REGION / your profile's)")
+    endpoint.add_argument("--dialect", choices=DIALECTS, default="openai", help="container's schema (default openai)")
+    endpoint.add_argument("--model", help="served model name for the openai dialect")
+    endpoint.add_argument("--stack", help="read endpointName and modelId from this Pulumi stack's outputs")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        if args.command == "api":
+            url, key, model = args.url, args.key, args.model
+            if args.stack:
+                outputs = stack_outputs(args.stack)
+                url = url or _from_stack(outputs, "apiUrl", args.stack)
+                key = key or _from_stack(outputs, "apiKey", args.stack)
+                model = model or outputs.get("modelId")
+            if not url or not key:
+                raise SmokeError("give --url and --key, or --stack")
+            print(f"API {url}")
+            results = api_checks(Api(url, key, args.timeout), model)
+        else:
+            name, model = args.name, args.model
+            if args.stack:
+                outputs = stack_outputs(args.stack)
+                name = name or _from_stack(outputs, "endpointName", args.stack)
+                model = model or outputs.get("modelId")
+            if not name:
+                raise SmokeError("give --name, or --stack")
+            print(f"endpoint {name} ({args.dialect})")
+            results = endpoint_checks(name, args.region, args.dialect, model)
+        failures = 0
+        for result in results:
+            print_row(result)
+            failures += not result.passed
+    except SmokeError as error:
+        print(f"smoke: {error}", file=sys.stderr)
+        return 2
+    print("all checks passed" if failures == 0 else f"{failures} check(s) failed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
