@@ -66,11 +66,15 @@ def read_generation(
         for part in parts:
             for delta in reader.feed(part):
                 yield from _observe(delta, report, shaping)
+            if reader.failure:
+                raise reader.failure
             if deadline.expired() and not report.finish_reason:
                 report.cut_at_deadline = True
                 return
         for delta in reader.finish():
             yield from _observe(delta, report, shaping)
+        if reader.failure:
+            raise reader.failure
         if shaping is not None:
             yield from _observe(Delta(), report, shaping, last=True)
     except DeadlineReached:

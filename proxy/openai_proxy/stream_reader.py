@@ -89,6 +89,7 @@ class StreamReader:
     """Feed it payload parts as they arrive; it returns the deltas each part completes."""
 
     def __init__(self) -> None:
+        self.failure: StreamFailure | None = None  # an error event, raised after the deltas before it
         self._pending: list[bytes] = []
         self._raw: list[bytes] | None = []  # everything, until the first delta (for pretty-printed JSON)
 
@@ -108,7 +109,7 @@ class StreamReader:
         rest = b"".join(self._pending)
         self._pending = []
         deltas = self._parse([rest]) if rest.strip() else []
-        if not deltas and self._raw:
+        if not deltas and self._raw and self.failure is None:
             try:
                 delta = parse_container_object(json.loads(b"".join(self._raw)))
             except (ValueError, RecursionError):
@@ -117,7 +118,15 @@ class StreamReader:
         return deltas
 
     def _parse(self, lines: list[bytes]) -> list[Delta]:
-        deltas = [d for d in map(parse_stream_event, lines) if d is not None]
+        deltas = []
+        for line in lines:
+            try:
+                delta = parse_stream_event(line)
+            except StreamFailure as failure:
+                self.failure = failure
+                break
+            if delta is not None:
+                deltas.append(delta)
         if deltas:
             self._raw = None
         return deltas

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import struct
 import threading
 import zlib
@@ -270,8 +271,7 @@ def echo_reply(body: Any, *, streaming: bool, text_format: str = "tgi") -> Reply
     """The default answer: deterministic, word by word, cut to the requested token budget."""
     if not isinstance(body, dict):
         return ErrorReply(424, "ModelError", "bad body", {"OriginalStatusCode": 400, "OriginalMessage": "bad body"})
-    words = echo_text(body).split(" ")
-    tokens = [w if i == 0 else " " + w for i, w in enumerate(words)]
+    tokens = re.findall(r"\s*\S+", echo_text(body))  # "Hello", " from", " the", ...
     parameters = body.get("parameters") if isinstance(body.get("parameters"), dict) else {}
     limit = body.get("max_tokens") or parameters.get("max_new_tokens") or len(tokens)
     finish = "stop" if limit >= len(tokens) else "length"

@@ -1,0 +1,222 @@
+"""Streaming (and assembled) answers read from the real event-stream framing of the fake runtime."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from openai_proxy.handler import handler
+from tests.fakes.sagemaker_runtime import (
+    ECHO_GREETING,
+    StreamReply,
+    lmi_chat_jsonlines,
+    lmi_token_lines,
+    split_every,
+    tgi_token_sse,
+    vllm_chat_sse,
+)
+from tests.proxy.events import api_event, body_of, chat, sse_events, streamed_text
+
+CALL_DELTAS = [
+    {"index": 0, "id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": ""}},
+    {"index": 0, "function": {"arguments": '{"city": '}},
+    {"index": 0, "function": {"arguments": '"Paris"}'}},
+]
+
+
+def post_chat(stream: bool, **fields) -> dict:
+    return handler(api_event("POST", "/v1/chat/completions", chat(stream=stream, **fields)))
+
+
+@pytest.mark.parametrize(
+    ("dialect", "data"),
+    [
+        ("openai", vllm_chat_sse(["Bonjour", " à", " vous"])),
+        ("openai", lmi_chat_jsonlines(["Bonjour", " à", " vous"])),
+        ("lmi", lmi_token_lines(["Bonjour", " à", " vous"])),
+        ("tgi", tgi_token_sse(["Bonjour", " à", " vous"])),
+    ],
+    ids=["vllm-sse", "lmi-chat-lines", "lmi-token-lines", "tgi-token-sse"],
+)
+@pytest.mark.parametrize("part_size", [1, 7, 10_000], ids=["byte-parts", "7-byte-parts", "one-part"])
+def test_every_container_format_streams_and_assembles(proxy_env, monkeypatch, dialect, data, part_size):
+    monkeypatch.setenv("BACKEND_DIALECT", dialect)
+    proxy_env.script(StreamReply(split_every(data, part_size)), StreamReply(split_every(data, part_size)))
+
+    events = sse_events(post_chat(True))
+    answer = body_of(post_chat(False))
+
+    assert streamed_text(events) == "Bonjour à vous"
+    assert events[-2]["choices"][0]["finish_reason"] == "stop"
+    assert events[-1] == "[DONE]"
+    assert answer["choices"][0]["message"]["content"] == "Bonjour à vous"
+    assert answer["choices"][0]["finish_reason"] == "stop"
+
+
+def test_usage_chunk_when_include_usage_is_set(proxy_env):
+    events = sse_events(post_chat(True, stream_options={"include_usage": True}))
+    usage_chunk = events[-2]
+    assert usage_chunk["choices"] == []
+    assert usage_chunk["usage"]["completion_tokens"] == 9  # "Hello from the fake model! You said: Hi there"
+    assert all("usage" in e and e["usage"] is None for e in events[:-2])
+
+
+def test_no_usage_chunk_unless_asked(proxy_env):
+    events = sse_events(post_chat(True))
+    assert not any(isinstance(e, dict) and e.get("usage") for e in events)
+
+
+def test_usage_is_estimated_when_the_container_gives_none(proxy_env):
+    proxy_env.script(StreamReply([vllm_chat_sse(["abcd" * 10])]))
+    usage = body_of(post_chat(False))["usage"]
+    assert usage["completion_tokens"] == 10
+    assert usage["prompt_tokens"] > 0
+
+
+def test_length_finish_reason_comes_from_the_container(proxy_env):
+    answer = body_of(post_chat(False, max_tokens=2))
+    assert answer["choices"][0]["message"]["content"] == "Hello from"
+    assert answer["choices"][0]["finish_reason"] == "length"
+
+
+def test_tool_call_deltas_pass_through_and_assemble(proxy_env):
+    data = vllm_chat_sse([], tool_calls=CALL_DELTAS, finish_reason="tool_calls")
+    proxy_env.script(StreamReply(split_every(data, 9)), StreamReply([data]))
+
+    events = sse_events(post_chat(True, tools=[{"type": "function", "function": {"name": "get_weather"}}]))
+    answer = body_of(post_chat(False, tools=[{"type": "function", "function": {"name": "get_weather"}}]))
+
+    streamed = [e["choices"][0]["delta"]["tool_calls"][0] for e in events[1:-2]]
+    assert streamed == CALL_DELTAS
+    assert events[-2]["choices"][0]["finish_reason"] == "tool_calls"
+    message = answer["choices"][0]["message"]
+    assert message["content"] is None
+    assert message["tool_calls"] == [
+        {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}
+    ]
+    assert answer["choices"][0]["finish_reason"] == "tool_calls"
+
+
+def test_logprobs_pass_back_unchanged(proxy_env):
+    chunks = [
+        {
+            "choices": [
+                {
+                    "index": 0,
+                    "delta": {"content": "Hi"},
+                    "finish_reason": None,
+                    "logprobs": {"content": [{"token": "Hi", "logprob": -0.1, "top_logprobs": []}]},
+                }
+            ]
+        },
+        {
+            "choices": [
+                {
+                    "index": 0,
+                    "delta": {"content": "!"},
+                    "finish_reason": "stop",
+                    "logprobs": {"content": [{"token": "!", "logprob": -0.2, "top_logprobs": []}]},
+                }
+            ]
+        },
+    ]
+    data = b"".join(b"data: " + json.dumps(c).encode() + b"\n\n" for c in chunks)
+    proxy_env.script(StreamReply([data]), StreamReply([data]))
+
+    events = sse_events(post_chat(True, logprobs=True))
+    answer = body_of(post_chat(False, logprobs=True))
+
+    assert [e["choices"][0]["logprobs"] for e in events[1:3]] == [c["choices"][0]["logprobs"] for c in chunks]
+    assert [t["token"] for t in answer["choices"][0]["logprobs"]["content"]] == ["Hi", "!"]
+
+
+@pytest.mark.parametrize("failure", ["ModelStreamError", "InternalStreamFailure"])
+def test_failure_mid_stream_ends_with_an_openai_error_event(proxy_env, failure):
+    parts = split_every(vllm_chat_sse(["Hello", " there", " friend"]), 40)[:3]
+    proxy_env.script(StreamReply(parts, error=(failure, "CUDA out of memory on arn:aws:sagemaker:x:123456789012:e")))
+
+    response = post_chat(True)
+
+    assert response["statusCode"] == 200
+    events = sse_events(response)
+    assert events[0]["choices"][0]["delta"]["role"] == "assistant"
+    error = events[-1]["error"]
+    assert error["type"] == "server_error"
+    assert "CUDA out of memory" in error["message"]
+    assert "123456789012" not in error["message"]
+    assert "[DONE]" not in events
+
+
+def test_failure_mid_stream_without_streaming_is_502(proxy_env):
+    proxy_env.script(
+        StreamReply(
+            [b'data: {"choices":[{"index":0,"delta":{"content":"Hi"}}]}\n\n'], error=("ModelStreamError", "boom")
+        )
+    )
+    response = post_chat(False)
+    assert response["statusCode"] == 502
+    assert "boom" in body_of(response)["error"]["message"]
+
+
+def test_container_error_line_mid_stream_ends_with_an_error_event(proxy_env, monkeypatch):
+    monkeypatch.setenv("BACKEND_DIALECT", "lmi")
+    data = (
+        lmi_token_lines(["Hel"]) + b'{"token": {"text": ""}, "generated_text": "overloaded", '
+        b'"details": {"finish_reason": "error"}}\n'
+    )
+    proxy_env.script(StreamReply([data]))
+    events = sse_events(post_chat(True))
+    assert streamed_text(events) == "Hel"
+    assert "overloaded" in events[-1]["error"]["message"]
+
+
+@pytest.mark.parametrize("dialect", ["lmi", "tgi"])
+def test_text_dialect_chat_drops_the_next_turn_and_leading_blank(proxy_env, monkeypatch, dialect):
+    monkeypatch.setenv("BACKEND_DIALECT", dialect)
+    tokens = [" Sure", ",", " here", ".", "\n", "User", ":", " and more"]
+    data = lmi_token_lines(tokens) if dialect == "lmi" else tgi_token_sse(tokens)
+    proxy_env.script(StreamReply([data]), StreamReply(split_every(data, 3)))
+
+    answer = body_of(post_chat(False))
+    events = sse_events(post_chat(True))
+
+    assert answer["choices"][0]["message"]["content"] == "Sure, here."
+    assert streamed_text(events) == "Sure, here."
+
+
+def test_echoed_prompt_is_stripped_from_a_whole_answer(proxy_env, monkeypatch):
+    monkeypatch.setenv("BACKEND_DIALECT", "tgi")
+    prompt = "User: Hi there\nAssistant:"
+    proxy_env.script(StreamReply([json.dumps([{"generated_text": prompt + " Hello!"}]).encode()]))
+    assert body_of(post_chat(False))["choices"][0]["message"]["content"] == "Hello!"
+
+
+@pytest.mark.parametrize("text_format", ["tgi", "lmi"])
+def test_text_dialects_talk_to_the_echo_model(proxy_env, monkeypatch, text_format):
+    monkeypatch.setenv("BACKEND_DIALECT", text_format)
+    proxy_env.text_format = text_format
+    answer = body_of(post_chat(False, max_tokens=3))
+    assert answer["choices"][0]["message"]["content"] == "Hello from the"
+    assert answer["choices"][0]["finish_reason"] == "length"
+    assert answer["usage"]["completion_tokens"] == 3
+    sent = proxy_env.requests[-1].json
+    assert sent["inputs"].endswith("User: Hi there\nAssistant:")
+    assert sent["parameters"]["max_new_tokens"] == 3
+
+
+def test_completions_stream_and_assemble(proxy_env):
+    event = api_event(
+        "POST", "/v1/completions", {"prompt": "Say hi", "stream": True, "stream_options": {"include_usage": True}}
+    )
+    events = sse_events(handler(event))
+    answer = body_of(handler(api_event("POST", "/v1/completions", {"prompt": "Say hi"})))
+
+    assert all(e["object"] == "text_completion" for e in events[:-1])
+    assert streamed_text(events) == f" {ECHO_GREETING}"
+    assert events[-3]["choices"][0]["finish_reason"] == "stop"
+    assert events[-2]["usage"]["completion_tokens"] == 5
+    assert answer["object"] == "text_completion"
+    assert answer["id"].startswith("cmpl-")
+    assert answer["choices"][0]["text"] == f" {ECHO_GREETING}"
+    assert proxy_env.requests[-1].json["prompt"] == "Say hi"
