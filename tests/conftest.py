@@ -11,6 +11,7 @@ API (for any test under tests/):
   keys with a `:` such as `aws:region` are taken as they are; values may be str, int, bool or list)
   and returns every registered resource and the resolved stack outputs. `apiKey` and `hfToken`
   are passed as secrets. The program's own exceptions (e.g. `SettingsError`) propagate.
+- `cached_run` (fixture): the same, run once per session for equal arguments (read-only tests).
 - `ProgramRun.resources` (list of `Registered`: `type`, `name`, `urn`, `parent` URN, resolved
   `inputs` (secrets revealed), `raw_inputs` (secret markers kept), `state` = inputs plus what the
   mocks computed, `outputs` registered by a component),
@@ -383,5 +384,24 @@ def run_program(pulumi_mocks: PulumiMocks, monkeypatch: pytest.MonkeyPatch) -> C
             if _sync_await(pulumi.Output.from_input(value).is_secret()):
                 secret.add(name)
         return ProgramRun(pulumi_mocks.resources(), resolved, frozenset(secret))
+
+    return run
+
+
+_RUNS: dict[str, ProgramRun] = {}
+
+
+@pytest.fixture
+def cached_run(run_program: Callable[..., ProgramRun]) -> Callable[..., ProgramRun]:
+    """`cached_run(config, *, stack="test")`: `run_program`, run once per session for equal arguments.
+
+    For tests that only read the result; use `run_program` to look at calls or fresh registrations.
+    """
+
+    def run(config: Mapping[str, Any], *, stack: str = "test") -> ProgramRun:
+        key = json.dumps([config, stack], sort_keys=True)
+        if key not in _RUNS:
+            _RUNS[key] = run_program(config, stack=stack)
+        return _RUNS[key]
 
     return run

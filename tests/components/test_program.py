@@ -1,0 +1,79 @@
+"""The program as a whole: component tree, stack outputs, secrets, default network, config errors."""
+
+import pytest
+
+from components.settings import SettingsError
+
+COMPONENTS = {
+    "sagemaker-llm:index:ModelEndpoint",
+    "sagemaker-llm:index:ProxyFunction",
+    "sagemaker-llm:index:ChatApi",
+}
+API_ONLY = {"uiEnabled": False}
+
+
+@pytest.mark.parametrize("ui_enabled", [False, True])
+def test_every_resource_belongs_to_a_component_and_components_register_their_outputs(run_program, ui_enabled):
+    run = run_program({"uiEnabled": ui_enabled, "modelId": "distilgpt2", "maxInstanceCount": 2})
+    components = {r.urn: r for r in run.resources if not r.custom}
+    expected = COMPONENTS | ({"sagemaker-llm:index:ChatUiHost"} if ui_enabled else set())
+    assert {c.type for c in components.values()} == expected
+    for resource in run.resources:
+        if resource.custom:
+            assert resource.parent in components, resource.name
+            parent = components[resource.parent]
+            assert resource.name.startswith(f"{parent.name}-"), resource.name
+    for component in components.values():
+        assert component.outputs, component.type
+        assert None not in component.outputs.values(), component.type
+
+
+def test_api_only_stack_exports_exactly_the_api_outputs(run_program):
+    run = run_program({**API_ONLY, "modelId": "distilgpt2"})
+    assert set(run.outputs) == {"apiUrl", "apiKey", "endpointName", "modelId"}
+    assert run.secret_outputs == {"apiKey"}
+    assert run.outputs["apiUrl"].startswith("https://")
+    assert run.outputs["apiUrl"].endswith("/v1")
+
+
+def test_full_stack_also_exports_the_ui_outputs_with_the_password_secret(run_program, stack_config):
+    run = run_program(stack_config("dev"))
+    assert set(run.outputs) == {
+        "apiUrl",
+        "apiKey",
+        "endpointName",
+        "modelId",
+        "uiUrl",
+        "uiAdminEmail",
+        "uiAdminPassword",
+    }
+    assert run.secret_outputs == {"apiKey", "uiAdminPassword"}
+
+
+def test_default_vpc_is_looked_up_once_only_when_the_ui_needs_it(run_program, pulumi_mocks):
+    run_program({**API_ONLY, "modelId": "distilgpt2"})
+    assert not [c for c in pulumi_mocks.mocks.calls if c.token.startswith("aws:ec2/getVpc")]
+    run_program({"modelId": "distilgpt2"})
+    assert len([c for c in pulumi_mocks.mocks.calls if c.token == "aws:ec2/getVpc:getVpc"]) == 1
+    assert len([c for c in pulumi_mocks.mocks.calls if c.token == "aws:ec2/getSubnets:getSubnets"]) == 1
+
+
+def test_configured_vpc_and_subnet_are_used_without_a_lookup(run_program, pulumi_mocks):
+    run = run_program(
+        {"modelId": "distilgpt2", "vpcId": "vpc-0123456789abcdef0", "subnetId": "subnet-0123456789abcdef0"}
+    )
+    assert not [
+        c for c in pulumi_mocks.mocks.calls if c.token in {"aws:ec2/getVpc:getVpc", "aws:ec2/getSubnets:getSubnets"}
+    ]
+    assert run.one("aws:ec2/instance:Instance").inputs["subnetId"] == "subnet-0123456789abcdef0"
+
+
+def test_default_subnet_choice_is_stable(run_program):
+    run = run_program({"modelId": "distilgpt2"})
+    assert run.one("aws:ec2/instance:Instance").inputs["subnetId"] == "subnet-0aaaaaaaaaaaaaaaa"
+
+
+def test_invalid_config_stops_the_program_before_any_resource(run_program, pulumi_mocks):
+    with pytest.raises(SettingsError, match="instanceType"):
+        run_program({**API_ONLY, "modelId": "distilgpt2", "instanceType": "ml.g5.xlarg"})
+    assert pulumi_mocks.resources() == []

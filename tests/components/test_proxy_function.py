@@ -1,0 +1,130 @@
+"""ProxyFunction: the Lambda's code, environment and API key are what the proxy and its callers expect."""
+
+import zipfile
+
+import pulumi
+import pytest
+
+from components.proxy_function import HANDLER, PROXY_PACKAGE, package_files, proxy_archive
+
+FUNCTION = "aws:lambda/function:Function"
+PARAMETER = "aws:ssm/parameter:Parameter"
+PROXY_CONTRACT = {
+    "SAGEMAKER_ENDPOINT_NAME",
+    "MODEL_ID",
+    "BACKEND_DIALECT",
+    "API_KEY_PARAMETER",
+    "MAX_OUTPUT_TOKENS",
+    "REQUEST_DEADLINE_SECONDS",
+}
+API_ONLY = {"uiEnabled": False}
+
+
+@pytest.fixture
+def run(cached_run):
+    return cached_run({**API_ONLY, "modelId": "distilgpt2", "maxOutputTokens": 512})
+
+
+def _env(run):
+    return run.one(FUNCTION).inputs["environment"]["variables"]
+
+
+def test_lambda_environment_is_the_proxy_contract(run):
+    env = _env(run)
+    assert set(env) == PROXY_CONTRACT
+    assert env["SAGEMAKER_ENDPOINT_NAME"] == run.outputs["endpointName"]
+    assert env["MODEL_ID"] == "distilgpt2"
+    assert env["BACKEND_DIALECT"] == "openai"
+    assert env["API_KEY_PARAMETER"] == run.one(PARAMETER).inputs["name"]
+    assert env["MAX_OUTPUT_TOKENS"] == "512"
+    # The proxy must answer before the gateway's 30 s cut, and the function must outlive that deadline.
+    assert float(env["REQUEST_DEADLINE_SECONDS"]) < run.one(FUNCTION).inputs["timeout"] <= 30
+
+
+def test_the_proxy_accepts_the_environment_it_is_given(run):
+    from openai_proxy.config import load_settings
+
+    settings = load_settings(_env(run))
+    assert settings.problems == ()
+    assert settings.auth_mode == "ssm"
+
+
+def test_lambda_runs_the_proxy_handler_on_arm64_with_a_current_python(run):
+    function = run.one(FUNCTION).inputs
+    assert function["handler"] == HANDLER == "openai_proxy.handler.handler"
+    assert function["architectures"] == ["arm64"]
+    assert function["runtime"].startswith("python3.")
+    assert (
+        function["loggingConfig"]["logGroup"]
+        == run.one("aws:cloudwatch/logGroup:LogGroup", "proxy-logs").inputs["name"]
+    )
+
+
+def test_packaged_archive_holds_the_proxy_package_and_nothing_else(run, tmp_path):
+    archive = run.one(FUNCTION).inputs["code"]
+    assert isinstance(archive, pulumi.AssetArchive)
+    names = set(archive.assets)
+    assert names == {f"openai_proxy/{p.relative_to(PROXY_PACKAGE).as_posix()}" for p in package_files()}
+    assert "openai_proxy/__init__.py" in names
+    assert "openai_proxy/handler.py" in names
+    assert not any("__pycache__" in n or n.endswith(".pyc") or "/test" in n for n in names)
+
+
+def test_packaging_skips_caches_tests_and_hidden_files(tmp_path):
+    package = tmp_path / "openai_proxy"
+    for relative in [
+        "__init__.py",
+        "handler.py",
+        "__pycache__/handler.cpython-311.pyc",
+        "tests/test_handler.py",
+        "test_routes.py",
+        ".DS_Store",
+    ]:
+        (package / relative).parent.mkdir(parents=True, exist_ok=True)
+        (package / relative).write_text("")
+    assert set(proxy_archive(package).assets) == {"openai_proxy/__init__.py", "openai_proxy/handler.py"}
+
+
+def test_generated_api_key_is_stored_as_a_securestring_and_exported_as_a_secret(run):
+    parameter = run.one(PARAMETER)
+    assert parameter.inputs["type"] == "SecureString"
+    assert parameter.inputs["value"] == run.outputs["apiKey"]
+    assert len(run.outputs["apiKey"]) >= 32
+    assert "apiKey" in run.secret_outputs
+    password = run.one("random:index/randomPassword:RandomPassword").inputs
+    assert password["special"] is False  # a key people paste into headers and shells
+
+
+def test_configured_api_key_is_used_and_nothing_is_generated(run_program):
+    run = run_program({**API_ONLY, "modelId": "distilgpt2", "apiKey": "sk-configured-key"})
+    assert run.of_type("random:index/randomPassword:RandomPassword") == []
+    assert run.one(PARAMETER).inputs["value"] == "sk-configured-key"
+    assert run.outputs["apiKey"] == "sk-configured-key"
+    assert "apiKey" in run.secret_outputs
+
+
+def test_api_key_is_never_stored_in_clear_text(run_program):
+    run = run_program({**API_ONLY, "modelId": "distilgpt2", "apiKey": "sk-configured-key"})
+    for resource in run.resources:
+        assert "sk-configured-key" not in resource.clear_text(), resource.name
+
+
+def test_proxy_offers_the_ui_host_its_key_parameter(run):
+    proxy = run.one("sagemaker-llm:index:ProxyFunction")
+    parameter = run.one(PARAMETER)
+    assert proxy.outputs["api_key_parameter_name"] == parameter.inputs["name"] == "/sagemaker-llm/test/proxy/api-key"
+    assert proxy.outputs["api_key_parameter_arn"] == parameter.state["arn"]
+
+
+def test_logs_expire_after_the_configured_retention(run_program):
+    run = run_program({**API_ONLY, "modelId": "distilgpt2", "logRetentionDays": 30})
+    assert run.one("aws:cloudwatch/logGroup:LogGroup", "proxy-logs").inputs["retentionInDays"] == 30
+
+
+def test_archive_zips_like_lambda_expects(tmp_path):
+    # What Pulumi uploads is a zip of these paths: the handler module must sit at openai_proxy/handler.py.
+    with zipfile.ZipFile(tmp_path / "code.zip", "w") as bundle:
+        for name, asset in proxy_archive().assets.items():
+            bundle.write(asset.path, name)
+    with zipfile.ZipFile(tmp_path / "code.zip") as bundle:
+        assert "openai_proxy/handler.py" in bundle.namelist()
