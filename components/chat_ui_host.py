@@ -77,6 +77,7 @@ class ChatUiHost(pulumi.ComponentResource):
     def __init__(self, name: str, args: ChatUiHostArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sagemaker-llm:index:ChatUiHost", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        label = f"{pulumi.get_project()}-{pulumi.get_stack()}-{name}"  # Name tags: findable in the console
         settings = args.settings
 
         # Secrets: generated (or given), kept as SecureStrings, read by the host at boot.
@@ -190,7 +191,7 @@ class ChatUiHost(pulumi.ComponentResource):
             size=args.data_volume_gb,
             type="gp3",
             encrypted=True,
-            tags={"Name": f"{name}-data", "Purpose": "OpenWebUI /app/backend/data"},
+            tags={"Name": f"{label}-data", "Purpose": "OpenWebUI /app/backend/data"},
             opts=child,
         )
 
@@ -244,7 +245,7 @@ class ChatUiHost(pulumi.ComponentResource):
             user_data=user_data,
             # A new API URL, image or volume gives a new host; the data volume stays.
             user_data_replace_on_change=True,
-            tags={"Name": f"{name}"},
+            tags={"Name": label},
             # A newer AL2023 release should not recreate the host at every `pulumi up`.
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["ami"], depends_on=[read_secrets]),
         )
@@ -258,7 +259,7 @@ class ChatUiHost(pulumi.ComponentResource):
             stop_instance_before_detaching=True,
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
         )
-        address = aws.ec2.Eip(f"{name}-ip", domain="vpc", instance=instance.id, tags={"Name": name}, opts=child)
+        address = aws.ec2.Eip(f"{name}-ip", domain="vpc", instance=instance.id, tags={"Name": label}, opts=child)
 
         self.ui_url = pulumi.Output.concat("http://", address.public_ip)
         self.admin_email = pulumi.Output.from_input(args.admin_email)

@@ -253,3 +253,10 @@ def test_ami_architecture_follows_the_instance_family(instance_type, arch):
     from components.chat_ui_host import ami_architecture
 
     assert ami_architecture(instance_type) == arch
+
+
+def test_data_volume_is_findable_by_its_stack_specific_name(pulumi_mocks):
+    run = deploy_host(pulumi_mocks)
+
+    assert run.one("aws:ebs/volume:Volume").inputs["tags"]["Name"] == "sagemaker-llm-test-ui-data"
+    assert run.one("aws:ec2/instance:Instance").inputs["tags"]["Name"] == "sagemaker-llm-test-ui"
