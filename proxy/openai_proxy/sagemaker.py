@@ -77,12 +77,20 @@ class PayloadStream:
 
     def _wait_at_most(self, seconds: float) -> None:
         # The client's read timeout counts from the last byte; the deadline counts from the request.
-        raw = getattr(self._events, "_raw_stream", None)
-        sock = getattr(getattr(raw, "_connection", None), "sock", None)
+        sock = _socket_of(getattr(self._events, "_raw_stream", None))
         if sock is not None:
             if seconds <= 0:
                 raise DeadlineReached
             sock.settimeout(seconds)
+
+
+def _socket_of(raw: Any) -> Any:
+    """The socket under a urllib3 response: the connection's, or the response's own once
+    http.client took it over (a connection that closes after the response)."""
+    sock = getattr(getattr(raw, "_connection", None), "sock", None)
+    if sock is None:
+        sock = getattr(getattr(getattr(getattr(raw, "_fp", None), "fp", None), "raw", None), "_sock", None)
+    return sock if hasattr(sock, "settimeout") else None
 
 
 def api_error_from_aws(exc: Exception) -> ApiError:

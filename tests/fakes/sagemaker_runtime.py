@@ -401,12 +401,13 @@ class FakeSageMakerRuntime:
 
 def _make_handler(fake: FakeSageMakerRuntime) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.0"  # the stream ends when the connection closes
+        protocol_version = "HTTP/1.1"  # keep-alive and chunked streams, as SageMaker answers
 
         def log_message(self, format: str, *args: object) -> None:
             pass
 
         def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length") or 0))
             parts = self.path.split("?")[0].strip("/").split("/")
             if (
                 len(parts) != 3
@@ -415,7 +416,6 @@ def _make_handler(fake: FakeSageMakerRuntime) -> type[BaseHTTPRequestHandler]:
             ):
                 self._error(ErrorReply(404, "UnknownOperationException", "Unknown operation"))
                 return
-            body = self.rfile.read(int(self.headers.get("content-length") or 0))
             headers = {k.lower(): v for k, v in self.headers.items()}
             recorded = RecordedRequest(self.path, parts[1], headers, body)
             reply = fake._next_reply(recorded)
@@ -429,7 +429,7 @@ def _make_handler(fake: FakeSageMakerRuntime) -> type[BaseHTTPRequestHandler]:
                 else:
                     self._json(JsonReply(json.loads(b"".join(reply.parts) or b"null")))
             except (BrokenPipeError, ConnectionResetError):
-                pass  # the proxy stopped reading (its deadline): fine
+                self.close_connection = True  # the proxy stopped reading (its deadline): fine
 
         def _error(self, reply: ErrorReply) -> None:
             data = json.dumps({"message": reply.message, **reply.extra}).encode()
@@ -451,24 +451,28 @@ def _make_handler(fake: FakeSageMakerRuntime) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(data)
 
         def _stream(self, reply: StreamReply) -> None:
+            # Chunked like the real service, so each frame reaches the client as it is written.
             self.send_response(200)
             self.send_header("Content-Type", "application/vnd.amazon.eventstream")
             self.send_header("X-Amzn-SageMaker-Content-Type", reply.content_type)
             self.send_header("x-Amzn-Invoked-Production-Variant", "AllTraffic")
+            self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
             for i, part in enumerate(reply.parts):
                 if reply.hold_after is not None and i == reply.hold_after:
-                    self.wfile.flush()
                     fake._hold(reply)
-                self.wfile.write(payload_part_frame(part))
-                self.wfile.flush()
+                self._chunk(payload_part_frame(part))
             if reply.hold_after is not None and reply.hold_after >= len(reply.parts):
                 fake._hold(reply)
             if reply.error is not None:
-                self.wfile.write(
-                    error_frame(*reply.error, error_code="ModelError" if reply.error[0] == "ModelStreamError" else None)
-                )
+                kind, message = reply.error
+                self._chunk(error_frame(kind, message, "ModelError" if kind == "ModelStreamError" else None))
+            self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
             reply.sent.set()
+
+        def _chunk(self, data: bytes) -> None:
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self.wfile.flush()
 
     return Handler

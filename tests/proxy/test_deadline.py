@@ -1,0 +1,100 @@
+"""A long generation stops at the deadline with what it has (finish_reason "length"), never a gateway 503."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from openai_proxy import deadline
+from openai_proxy.handler import handler
+from tests.fakes.sagemaker_runtime import StreamReply, one_part_per_line, vllm_chat_sse
+from tests.proxy.events import api_event, body_of, chat, sse_events, streamed_text
+
+WORDS = [f" word{i}" for i in range(200)]
+FULL_TEXT = "".join(WORDS)
+
+
+class LambdaContext:
+    def __init__(self, remaining_ms: int) -> None:
+        self.remaining_ms = remaining_ms
+        self.aws_request_id = "lambda-req"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+@pytest.fixture
+def ticking_clock(monkeypatch):
+    """The deadline's clock moves one second every time it is read: generation 'takes' time."""
+    ticks = iter(range(10**6))
+    monkeypatch.setattr(deadline, "now", lambda: float(next(ticks)))
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "plain"])
+def test_long_generation_is_cut_at_the_deadline(proxy_env, monkeypatch, ticking_clock, capsys, stream):
+    monkeypatch.setenv("REQUEST_DEADLINE_SECONDS", "12")
+    proxy_env.script(StreamReply(one_part_per_line(vllm_chat_sse(WORDS))))
+
+    response = handler(api_event("POST", "/v1/chat/completions", chat(stream=stream)))
+
+    assert response["statusCode"] == 200
+    if stream:
+        events = sse_events(response)
+        text, finish = streamed_text(events), events[-2]["choices"][0]["finish_reason"]
+        assert events[-1] == "[DONE]"
+    else:
+        choice = body_of(response)["choices"][0]
+        text, finish = choice["message"]["content"], choice["finish_reason"]
+    assert finish == "length"
+    assert text
+    assert FULL_TEXT.startswith(text)
+    assert len(text) < len(FULL_TEXT)
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["cut_at_deadline"] is True
+
+
+def test_generation_that_finishes_in_time_is_not_cut(proxy_env, monkeypatch, ticking_clock):
+    monkeypatch.setenv("REQUEST_DEADLINE_SECONDS", "1000")
+    proxy_env.script(StreamReply(one_part_per_line(vllm_chat_sse(WORDS))))
+    choice = body_of(handler(api_event("POST", "/v1/chat/completions", chat())))["choices"][0]
+    assert choice["message"]["content"] == FULL_TEXT
+    assert choice["finish_reason"] == "stop"
+
+
+def test_stalled_stream_answers_before_the_deadline(proxy_env, monkeypatch):
+    monkeypatch.setenv("REQUEST_DEADLINE_SECONDS", "2")
+    stalled = StreamReply(one_part_per_line(vllm_chat_sse(WORDS)), hold_after=4)
+    proxy_env.script(stalled)
+
+    started = time.monotonic()
+    response = handler(api_event("POST", "/v1/chat/completions", chat(stream=True)))
+    elapsed = time.monotonic() - started
+
+    assert elapsed < 2.0  # the client read timeout alone would have waited 2 s after the last part
+    assert not stalled.release.is_set()
+    events = sse_events(response)
+    assert streamed_text(events) == " word0 word1 word2"  # the 4 parts sent: role, word0, word1, word2
+    assert events[-2]["choices"][0]["finish_reason"] == "length"
+    assert events[-1] == "[DONE]"
+
+
+def test_lambda_remaining_time_bounds_the_deadline(proxy_env, monkeypatch):
+    monkeypatch.setenv("REQUEST_DEADLINE_SECONDS", "20")
+    stalled = StreamReply(one_part_per_line(vllm_chat_sse(WORDS)), hold_after=2)
+    proxy_env.script(stalled)
+
+    started = time.monotonic()
+    response = handler(api_event("POST", "/v1/chat/completions", chat()), LambdaContext(remaining_ms=1500))
+
+    assert time.monotonic() - started < 1.5
+    choice = body_of(response)["choices"][0]
+    assert choice["message"]["content"] == " word0"
+    assert choice["finish_reason"] == "length"
+
+
+def test_deadline_is_the_lesser_of_setting_and_context_minus_a_margin(monkeypatch):
+    monkeypatch.setattr(deadline, "now", lambda: 100.0)
+    assert deadline.Deadline.for_request(28, None).expires_at == pytest.approx(127.5)
+    assert deadline.Deadline.for_request(28, LambdaContext(10_000)).expires_at == pytest.approx(109.5)
+    assert deadline.Deadline.for_request(1, None).expires_at == pytest.approx(100.75)
