@@ -188,7 +188,7 @@ def load_settings(config: pulumi.Config | None = None) -> Settings:
     for key in SECRET_KEYS:
         if values[key] and not pulumi.runtime.is_config_secret(config.full_key(key)):
             pulumi.log.warn(f"{key} is stored in plain text; store it encrypted: `pulumi config set --secret {key}`.")
-        secrets[key] = pulumi.Output.secret(values[key]) if values[key] else None
+        secrets[key] = config.get_secret(key) if values[key] else None
 
     problems += _unknown_key_problems(schema)
     problems += validate(values)
