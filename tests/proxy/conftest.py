@@ -65,15 +65,21 @@ def proxy_env(monkeypatch: pytest.MonkeyPatch, sagemaker: FakeSageMakerRuntime) 
     return sagemaker
 
 
-@pytest.fixture
-def local_proxy(proxy_env: FakeSageMakerRuntime) -> Iterator[str]:
-    """The local server (`openai-proxy`) on a free port; yields its OpenAI base URL (…/v1)."""
+@pytest.fixture(scope="session")
+def local_server_url() -> Iterator[str]:
+    """One local server (`openai-proxy`) on a free port for the session; it reads the environment per request."""
     server, thread = serve_in_thread("127.0.0.1", 0)
     host, port = server.server_address[:2]
     yield f"http://{host}:{port}/v1"
     server.shutdown()
     server.server_close()
     thread.join(5)
+
+
+@pytest.fixture
+def local_proxy(proxy_env: FakeSageMakerRuntime, local_server_url: str) -> str:
+    """The local server's OpenAI base URL (…/v1), with the proxy configured by `proxy_env`."""
+    return local_server_url
 
 
 @pytest.fixture

@@ -1,0 +1,60 @@
+"""`uv run openai-proxy`: listens where it says, turns HTTP into payload-2.0 events, stops cleanly on Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+
+from openai_proxy.local_server import to_event
+from tests.proxy.events import API_KEY
+
+
+def test_http_request_becomes_a_payload_v2_event():
+    headers = [("Content-Type", "application/json"), ("X-Many", "a"), ("x-many", "b")]
+    event = to_event("POST", "/v1/chat/completions?x=1", headers, b'{"a": 1}', "127.0.0.1", "rid")
+    assert event["version"] == "2.0"
+    assert event["rawPath"] == "/v1/chat/completions"
+    assert event["rawQueryString"] == "x=1"
+    assert event["headers"] == {"content-type": "application/json", "x-many": "a,b"}
+    assert event["requestContext"]["http"]["method"] == "POST"
+    assert event["requestContext"]["requestId"] == "rid"
+    assert (event["body"], event["isBase64Encoded"]) == ('{"a": 1}', False)
+    binary = to_event("POST", "/", [], b"\xff\xfe", "127.0.0.1", "rid")
+    assert binary["isBase64Encoded"] is True
+
+
+def test_local_server_serves_the_handler(local_proxy):
+    request = urllib.request.Request(f"{local_proxy}/models", headers={"Authorization": f"Bearer {API_KEY}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+        assert response.headers["x-request-id"]
+        assert json.loads(response.read())["data"][0]["id"] == "test-model"
+
+
+def test_cli_prints_where_it_listens_and_stops_on_ctrl_c(proxy_env):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "openai_proxy.local_server", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        line = process.stdout.readline()
+        assert line.startswith("openai-proxy listening on http://127.0.0.1:")
+        url = line.split()[3]
+        with urllib.request.urlopen(f"{url.removesuffix('/v1')}/health", timeout=10) as response:
+            assert json.loads(response.read())["status"] == "ok"
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0
+    assert "stopped" in out
+    assert "Traceback" not in err
