@@ -5,8 +5,7 @@
 set -euo pipefail
 
 conf_dir=/etc/openwebui
-# shellcheck source=/dev/null
-source "$conf_dir/host.conf" # IMAGE, DATA_VOLUME_ID, DATA_DIR, UI_PORT, CONTAINER_PORT
+fstab=/etc/fstab
 
 log() { printf '%s openwebui-start: %s\n' "$(date -Is)" "$*"; }
 
@@ -61,8 +60,8 @@ mount_data_volume() {
   fi
   uuid="$(blkid -s UUID -o value "$dev")"
   mkdir -p "$DATA_DIR"
-  if ! grep -q "^UUID=$uuid " /etc/fstab; then
-    printf 'UUID=%s %s xfs defaults,nofail,x-systemd.device-timeout=30s 0 2\n' "$uuid" "$DATA_DIR" >>/etc/fstab
+  if ! grep -q "^UUID=$uuid " "$fstab"; then
+    printf 'UUID=%s %s xfs defaults,nofail,x-systemd.device-timeout=30s 0 2\n' "$uuid" "$DATA_DIR" >>"$fstab"
     systemctl daemon-reload
   fi
   mount "$DATA_DIR"
@@ -89,8 +88,18 @@ write_env_file() {
   log "environment written (secrets read from SSM)"
 }
 
+seed_data_volume() {
+  # The image keeps its model caches (embeddings, whisper, tiktoken) under /app/backend/data,
+  # which the bind mount hides: copy what is missing, as docker does for a new named volume,
+  # never overwriting what is there (offline mode cannot download them again).
+  docker run --rm --entrypoint sh --volume "$DATA_DIR:/seed" "$IMAGE" \
+    -c 'tar -C /app/backend/data -cf - . | tar -C /seed -xf - --skip-old-files'
+  log "data volume seeded from $IMAGE (existing files kept)"
+}
+
 run_container() {
   retry docker pull --quiet "$IMAGE" >/dev/null
+  seed_data_volume
   docker rm -f open-webui >/dev/null 2>&1 || true
   docker run --detach --name open-webui --restart always \
     --publish "$UI_PORT:$CONTAINER_PORT" \
@@ -103,6 +112,15 @@ run_container() {
   log "container open-webui started from $IMAGE"
 }
 
-mount_data_volume
-write_env_file
-run_container
+main() {
+  # shellcheck source=/dev/null
+  source "$conf_dir/host.conf" # IMAGE, DATA_VOLUME_ID, DATA_DIR, UI_PORT, CONTAINER_PORT
+  mount_data_volume
+  write_env_file
+  run_container
+}
+
+# Run when executed; when sourced (the tests), only define the functions.
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+  main "$@"
+fi

@@ -75,6 +75,8 @@ def test_boot_script_formats_only_a_blank_volume_and_reads_secrets_from_ssm():
     assert "umask 077" in script
     assert "--restart always" in script
     assert "--health-cmd" in script
+    # the image's model caches reach the (bind-mounted) data volume without overwriting anything
+    assert "--skip-old-files" in script
 
 
 def test_secrets_reach_the_host_as_parameter_names_only():
