@@ -54,6 +54,7 @@ if settings.ui_enabled:
             settings=settings,
             vpc_id=placement.vpc_id,
             subnet_id=placement.subnet_id,
+            admin_email=settings.ui_admin_email,
         ),
     )
     pulumi.export("uiUrl", ui.ui_url)

@@ -36,6 +36,7 @@ MAX_ENVIRONMENT_VALUE = 1024
 _HF_MODEL_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
 _S3_PREFIX = re.compile(r"s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<prefix>\S+/)")
 _PINNED_IMAGE = re.compile(r"[\w.-]+(:\d+)?(/[\w.-]+)+(:(?P<tag>[\w.-]{1,128})|@sha256:[0-9a-f]{64})")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _VPC_ID = re.compile(r"vpc-[0-9a-f]{8}([0-9a-f]{9})?")
 _SUBNET_ID = re.compile(r"subnet-[0-9a-f]{8}([0-9a-f]{9})?")
 
@@ -136,6 +137,8 @@ class Settings:
     """EC2 instance type of the OpenWebUI host."""
     ui_allowed_cidr: str
     """CIDR allowed to reach the OpenWebUI port."""
+    ui_admin_email: str
+    """E-mail address (login) of OpenWebUI's admin account."""
     ssh_key_name: str
     """EC2 key pair of the UI host; empty means none."""
     ssh_allowed_cidr: str
@@ -329,6 +332,8 @@ def _ui_problems(v: Mapping[str, Any]) -> list[str]:
         problems.append(
             f"uiInstanceType: {ui_type!r} is not an EC2 instance type{_suggestion(ui_type, ec2_instance_types())}."
         )
+    if not _EMAIL.fullmatch(v["uiAdminEmail"]):
+        problems.append(f"uiAdminEmail: {v['uiAdminEmail']!r} is not an e-mail address like `you@example.com`.")
     problems += _cidr_problems("uiAllowedCidr", v["uiAllowedCidr"], required=True)
     problems += _cidr_problems("sshAllowedCidr", v["sshAllowedCidr"], required=False)
     if v["sshAllowedCidr"] and not v["sshKeyName"]:

@@ -114,6 +114,13 @@ def test_ui_outputs_are_there_and_the_password_is_secret(run_program):
     assert "uiAdminPassword" in run.secret_outputs
 
 
+def test_configured_admin_email_is_the_ui_login(run_program):
+    run = run_program({"modelId": "distilgpt2", "uiAdminEmail": "ml-team@example.org"})
+
+    assert run.outputs["uiAdminEmail"] == "ml-team@example.org"
+    assert "\nWEBUI_ADMIN_EMAIL=ml-team@example.org\n" in user_data(run)
+
+
 def test_ui_disabled_leaves_out_every_ui_resource_and_output(run_program):
     run = run_program({"modelId": "distilgpt2", "uiEnabled": False})
 

@@ -90,6 +90,7 @@ def test_prod_stack_autoscales_one_to_three_behind_narrow_cidrs(pulumi_mocks, st
         ({"modelId": "gpt2", "apiCorsOrigins": ["https://chat.example.com/path"]}, "apiCorsOrigins", "origin"),
         ({"modelId": "gpt2", "logRetentionDays": 10}, "logRetentionDays", "did you mean 7"),
         ({"modelId": "gpt2", "uiInstanceType": "t3.smal"}, "uiInstanceType", "did you mean 't3.small'"),
+        ({"modelId": "gpt2", "uiAdminEmail": "admin"}, "uiAdminEmail", "e-mail address"),
         ({"modelId": "gpt2", "uiAllowedCidr": "10.0.0.300/32"}, "uiAllowedCidr", "not a CIDR"),
         ({"modelId": "gpt2", "uiAllowedCidr": "203.0.113.7/24"}, "uiAllowedCidr", "did you mean 203.0.113.0/24"),
         ({"modelId": "gpt2", "sshAllowedCidr": "203.0.113.7/32"}, "sshAllowedCidr", "sshKeyName"),
