@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -24,18 +25,21 @@ def sagemaker_runtime(read_timeout: float) -> Any:
     429/503 with Retry-After instead and decides itself.
     """
     seconds = max(1, math.ceil(read_timeout))
-    config = Config(
-        connect_timeout=min(3, seconds),
-        read_timeout=seconds,
-        retries={"total_max_attempts": 1},
-        tcp_keepalive=True,
+    return _clients.get(("sagemaker-runtime", seconds)) or _client(
+        "sagemaker-runtime",
+        seconds,
+        lambda: Config(
+            connect_timeout=min(3, seconds), read_timeout=seconds, retries={"total_max_attempts": 1}, tcp_keepalive=True
+        ),
     )
-    return _client("sagemaker-runtime", seconds, config)
 
 
 def ssm() -> Any:
-    config = Config(connect_timeout=2, read_timeout=3, retries={"mode": "standard", "total_max_attempts": 3})
-    return _client("ssm", 0, config)
+    return _clients.get(("ssm", 0)) or _client(
+        "ssm",
+        0,
+        lambda: Config(connect_timeout=2, read_timeout=3, retries={"mode": "standard", "total_max_attempts": 3}),
+    )
 
 
 def forget_clients() -> None:
@@ -44,11 +48,9 @@ def forget_clients() -> None:
         _clients.clear()
 
 
-def _client(service: str, variant: int, config: Config) -> Any:
-    client = _clients.get((service, variant))
-    if client is None:
-        with _lock:
-            client = _clients.get((service, variant))
-            if client is None:
-                client = _clients[(service, variant)] = boto3.client(service, config=config)
+def _client(service: str, variant: int, config: Callable[[], Config]) -> Any:
+    with _lock:
+        client = _clients.get((service, variant))
+        if client is None:
+            client = _clients[(service, variant)] = boto3.client(service, config=config())
     return client

@@ -12,7 +12,7 @@ DEFAULT_MAX_OUTPUT_TOKENS = 1024
 MAX_BODY_BYTES = 6 * 1024 * 1024  # SageMaker's own payload limit; the gateway allows 10 MB
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Settings:
     endpoint_name: str
     model_id: str

@@ -22,7 +22,7 @@ from openai_proxy.validation import CompletionRequest
 CHARS_PER_TOKEN = 4  # for estimating usage when the container reports none
 
 
-@dataclass(slots=True)
+@dataclass
 class GenerationReport:
     """What happened, for the final chunk, the usage and the log line."""
 
@@ -65,18 +65,21 @@ def read_generation(
     try:
         for part in parts:
             for delta in reader.feed(part):
-                yield from _observe(delta, report, shaping)
+                if _observe(delta, report, shaping):
+                    yield delta
             if reader.failure:
                 raise reader.failure
             if deadline.expired() and not report.finish_reason:
                 report.cut_at_deadline = True
                 return
         for delta in reader.finish():
-            yield from _observe(delta, report, shaping)
+            if _observe(delta, report, shaping):
+                yield delta
         if reader.failure:
             raise reader.failure
-        if shaping is not None:
-            yield from _observe(Delta(), report, shaping, last=True)
+        last = Delta()
+        if shaping is not None and _observe(last, report, shaping, last=True):
+            yield last
     except DeadlineReached:
         report.cut_at_deadline = not report.finish_reason
     except StreamFailure as failure:
@@ -87,7 +90,8 @@ def read_generation(
             close()
 
 
-def _observe(delta: Delta, report: GenerationReport, shaping: _TextShaping | None, *, last: bool = False):
+def _observe(delta: Delta, report: GenerationReport, shaping: _TextShaping | None, *, last: bool = False) -> bool:
+    """Record what the delta tells; True when it adds to the answer."""
     if shaping is not None:
         delta.content = shaping.shape(delta, last=last)
     if delta.finish_reason:
@@ -96,7 +100,8 @@ def _observe(delta: Delta, report: GenerationReport, shaping: _TextShaping | Non
         report.container_usage = {**(report.container_usage or {}), **delta.usage}
     if delta.content or delta.tool_calls or delta.logprobs:
         report.completion_chars += len(delta.content)
-        yield delta
+        return True
+    return False
 
 
 class _TextShaping:

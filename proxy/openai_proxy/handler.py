@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
-import traceback
+from collections.abc import Iterator
 from typing import Any
 
 from openai_proxy.auth import authorize
@@ -18,62 +19,101 @@ from openai_proxy.routes import PUBLIC, Call, Reply, resolve
 
 def handler(event: Any, context: Any = None) -> dict:
     """Answer one request; never raises: every failure becomes an OpenAI-shaped error."""
-    started = time.perf_counter()
-    settings = load_settings()
-    deadline = Deadline.for_request(settings.deadline_seconds, context)
-    request, route, call, error = HttpRequest("", ""), None, None, None
-    try:
-        request = parse_event(event, context)
-        route, function, param = resolve(request.method, request.path)
-        call = Call(request, settings, deadline, param)
-        if route not in PUBLIC:
-            authorize(request.headers, settings)
-            if settings.problems:
-                raise ApiError(
-                    503,
-                    "The proxy is misconfigured: " + "; ".join(settings.problems) + ".",
-                    code="proxy_not_configured",
-                )
-        reply = function(call)
-    except ApiError as exc:
-        error = exc
-    except Exception as exc:
-        traceback.print_exc(file=sys.stderr)  # for the operator's log; the client sees only the request id
-        error = ApiError(500, "The proxy failed unexpectedly.", detail=type(exc).__name__)
-    if error is not None:
-        reply = _error_reply(error, request.request_id)
-    response = _response(reply, request.request_id)
-    report = call.report if call else None
-    usage = (call.usage if call else None) or {}
-    log_request(
-        request_id=request.request_id,
-        method=request.method or None,
-        route=route,
-        status=reply.status,
-        latency_ms=round((time.perf_counter() - started) * 1000, 1),
-        dialect=settings.dialect,
-        stream=call.stream if call else None,
-        prompt_tokens=usage.get("prompt_tokens"),
-        completion_tokens=usage.get("completion_tokens"),
-        cut_at_deadline=report.cut_at_deadline if report else None,
-        error_code=error.code or error.type if error else (report.error.code if report and report.error else None),
-        error_detail=error.detail if error else None,
-    )
+    exchange = Exchange(event, context)
+    reply = exchange.reply
+    # The HTTP API cannot stream: a streamed answer goes back as one text/event-stream body.
+    body = reply.body if isinstance(reply.body, dict | bytes) else b"".join(reply.body)
+    headers = exchange.response_headers()
+    if isinstance(body, bytes):
+        response = http_response(reply.status, body.decode("utf-8", "replace"), reply.content_type, headers)
+    else:
+        response = json_response(reply.status, body, headers)
+    exchange.finish()
     return response
 
 
-def _error_reply(error: ApiError, request_id: str) -> Reply:
-    if error.status >= 500 and error.code is None:
-        error.message = f"{error.message} (request id {request_id})"
-    headers = {"retry-after": str(error.retry_after)} if error.retry_after else {}
-    return Reply(error.status, error.body(), headers=headers)
+class Exchange:
+    """One request, dispatched at construction (routing, auth, validation, opening the model's stream).
+
+    `reply.body` may still be an iterator of SSE chunks that generates the answer as it is consumed:
+    the buffered `handler` joins it; a response-streaming runtime can write each chunk as it comes
+    (`body_chunks()`), then call `finish()` to write the request's log line.
+    """
+
+    def __init__(self, event: Any, context: Any = None) -> None:
+        self.started = time.perf_counter()
+        self.settings = load_settings()
+        deadline = Deadline.for_request(self.settings.deadline_seconds, context)
+        self.request, self.route, self.call, self.error = HttpRequest("", ""), None, None, None
+        try:
+            self.request = parse_event(event, context)
+            self.route, function, param = resolve(self.request.method, self.request.path)
+            self.call = Call(self.request, self.settings, deadline, param)
+            if self.route not in PUBLIC:
+                authorize(self.request.headers, self.settings)
+                if self.settings.problems:
+                    raise ApiError(
+                        503,
+                        "The proxy is misconfigured: " + "; ".join(self.settings.problems) + ".",
+                        code="proxy_not_configured",
+                    )
+            self.reply = function(self.call)
+        except ApiError as exc:
+            self.reply = self._error_reply(exc)
+        except Exception as exc:
+            self.reply = self._error_reply(self._unexpected(exc))
+
+    @property
+    def request_id(self) -> str:
+        return self.request.request_id
+
+    def response_headers(self) -> dict[str, str]:
+        return {"content-type": self.reply.content_type, "x-request-id": self.request_id, **self.reply.headers}
+
+    def body_chunks(self) -> Iterator[bytes]:
+        """The body as bytes chunks: one for a JSON answer, one per SSE event for a stream."""
+        body = self.reply.body
+        if isinstance(body, dict):
+            yield json.dumps(body, ensure_ascii=False).encode()
+        elif isinstance(body, bytes):
+            yield body
+        else:
+            yield from body
+
+    def finish(self) -> None:
+        """Write the one log line of this request (counts and timings only)."""
+        report = self.call.report if self.call else None
+        usage = (self.call.usage if self.call else None) or {}
+        error = self.error
+        log_request(
+            request_id=self.request_id,
+            method=self.request.method or None,
+            route=self.route,
+            status=self.reply.status,
+            latency_ms=round((time.perf_counter() - self.started) * 1000, 1),
+            dialect=self.settings.dialect,
+            stream=self.call.stream if self.call else None,
+            prompt_tokens=usage.get("prompt_tokens"),
+            completion_tokens=usage.get("completion_tokens"),
+            cut_at_deadline=report.cut_at_deadline if report else None,
+            error_code=(error.code or error.type)
+            if error
+            else (report.error.code if report and report.error else None),
+            error_detail=error.detail if error else None,
+        )
+
+    def _unexpected(self, exc: Exception) -> ApiError:
+        import traceback  # only on this rare path: it costs ~20 ms at import
+
+        traceback.print_exc(file=sys.stderr)  # for the operator's log; the client sees only the request id
+        return ApiError(500, "The proxy failed unexpectedly.", detail=type(exc).__name__)
+
+    def _error_reply(self, error: ApiError) -> Reply:
+        self.error = error
+        if error.status >= 500 and error.code is None:
+            error.message = f"{error.message} (request id {self.request_id})"
+        headers = {"retry-after": str(error.retry_after)} if error.retry_after else {}
+        return Reply(error.status, error.body(), headers=headers)
 
 
-def _response(reply: Reply, request_id: str) -> dict:
-    headers = {"x-request-id": request_id, **reply.headers}
-    if isinstance(reply.body, bytes):
-        return http_response(reply.status, reply.body.decode("utf-8", "replace"), reply.content_type, headers)
-    return json_response(reply.status, reply.body, headers)
-
-
-__all__ = ["handler"]
+__all__ = ["Exchange", "handler"]

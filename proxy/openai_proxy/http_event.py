@@ -13,7 +13,7 @@ from openai_proxy.config import MAX_BODY_BYTES
 from openai_proxy.errors import ApiError, invalid_request
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class HttpRequest:
     method: str
     path: str

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ResponseMeta:
     """What every object (and chunk) of one response shares."""
 
@@ -63,24 +63,44 @@ def text_completion(meta: ResponseMeta, text: str, finish_reason: str, usage_: d
     }
 
 
-def chat_chunk(meta: ResponseMeta, delta: dict, finish_reason: str | None = None, logprobs: Any = None) -> dict:
-    return {
+def chat_chunk(
+    meta: ResponseMeta,
+    delta: dict,
+    finish_reason: str | None = None,
+    logprobs: Any = None,
+    *,
+    with_usage: bool = False,
+) -> dict:
+    chunk = {
         "id": meta.id,
         "object": "chat.completion.chunk",
         "created": meta.created,
         "model": meta.model,
         "choices": [{"index": 0, "delta": delta, "logprobs": logprobs, "finish_reason": finish_reason}],
     }
+    if with_usage:
+        chunk["usage"] = None
+    return chunk
 
 
-def text_chunk(meta: ResponseMeta, text: str, finish_reason: str | None = None, logprobs: Any = None) -> dict:
-    return {
+def text_chunk(
+    meta: ResponseMeta,
+    text: str,
+    finish_reason: str | None = None,
+    logprobs: Any = None,
+    *,
+    with_usage: bool = False,
+) -> dict:
+    chunk = {
         "id": meta.id,
         "object": "text_completion",
         "created": meta.created,
         "model": meta.model,
         "choices": [{"index": 0, "text": text, "logprobs": logprobs, "finish_reason": finish_reason}],
     }
+    if with_usage:
+        chunk["usage"] = None
+    return chunk
 
 
 def usage_chunk(meta: ResponseMeta, kind: str, usage_: dict) -> dict:

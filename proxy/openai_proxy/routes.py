@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
@@ -23,7 +23,7 @@ from openai_proxy.validation import CompletionRequest, parse_json_body, validate
 STARTED = int(time.time())  # `created` of the model object: when this container started
 
 
-@dataclass(slots=True)
+@dataclass
 class Call:
     """One request on its way through a route; the route fills in what the log line reports."""
 
@@ -33,13 +33,22 @@ class Call:
     path_param: str = ""
     stream: bool | None = None
     report: GenerationReport | None = None
-    usage: dict | None = None
+    completion_request: CompletionRequest | None = None
+
+    @property
+    def usage(self) -> dict | None:
+        if self.report is None or self.completion_request is None:
+            return None
+        return self.report.usage(self.completion_request)
 
 
-@dataclass(slots=True)
+@dataclass
 class Reply:
+    """A route's answer. `body` is a JSON object, bytes, or, for `stream: true`, an iterator of SSE
+    chunks that produces the answer while it is consumed (joined by the buffered handler)."""
+
     status: int
-    body: dict | bytes
+    body: dict | bytes | Iterator[bytes]
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
 
@@ -81,20 +90,15 @@ def completions(call: Call) -> Reply:
 
 def _generate(call: Call, request: CompletionRequest) -> Reply:
     settings = call.settings
-    call.stream = request.stream
+    call.stream, call.completion_request = request.stream, request
     body = container_request(request, settings.dialect, settings.model_id)
-    parts = open_payload_stream(settings.endpoint_name, body, call.deadline)
+    parts = open_payload_stream(settings.endpoint_name, body, call.deadline)  # failures here get a status
     meta = ResponseMeta.new(request.kind, settings.model_id)
     report = call.report = GenerationReport()
     if request.stream:
-        # The HTTP API cannot stream: the whole event stream goes back as one body.
         chunks = stream_openai_sse(parts, request, meta, call.deadline, dialect=settings.dialect, report=report)
-        payload = b"".join(chunks)
-        call.usage = report.usage(request)
-        return Reply(200, payload, SSE_CONTENT_TYPE, {"cache-control": "no-cache"})
-    answer = collect_completion(parts, request, meta, call.deadline, dialect=settings.dialect, report=report)
-    call.usage = answer["usage"]
-    return Reply(200, answer)
+        return Reply(200, chunks, SSE_CONTENT_TYPE, {"cache-control": "no-cache"})
+    return Reply(200, collect_completion(parts, request, meta, call.deadline, dialect=settings.dialect, report=report))
 
 
 Route = Callable[[Call], Reply]

@@ -53,8 +53,13 @@ class PayloadStream:
 
     def __iter__(self) -> Iterator[bytes]:
         events = iter(self._events)
+        sock = _socket_of(getattr(self._events, "_raw_stream", None))
         while True:
-            self._wait_at_most(self._deadline.remaining())
+            if sock is not None:  # the client's read timeout counts from the last byte, the deadline from the start
+                remaining = self._deadline.remaining()
+                if remaining <= 0:
+                    raise DeadlineReached
+                sock.settimeout(remaining)
             try:
                 event = next(events)
             except StopIteration:
@@ -74,14 +79,6 @@ class PayloadStream:
 
     def close(self) -> None:
         self._events.close()
-
-    def _wait_at_most(self, seconds: float) -> None:
-        # The client's read timeout counts from the last byte; the deadline counts from the request.
-        sock = _socket_of(getattr(self._events, "_raw_stream", None))
-        if sock is not None:
-            if seconds <= 0:
-                raise DeadlineReached
-            sock.settimeout(seconds)
 
 
 def _socket_of(raw: Any) -> Any:

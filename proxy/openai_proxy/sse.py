@@ -20,8 +20,11 @@ DONE = b"data: [DONE]\n\n"
 CONTENT_TYPE = "text/event-stream; charset=utf-8"
 
 
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # built once: dumps(**kw) rebuilds it
+
+
 def sse_event(obj: dict) -> bytes:
-    return b"data: " + json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
+    return b"data: " + _encode(obj).encode() + b"\n\n"
 
 
 def stream_openai_sse(
@@ -42,25 +45,27 @@ def stream_openai_sse(
     """
     report = report if report is not None else GenerationReport()
     chat = request.kind == "chat"
-    extra = {"usage": None} if request.include_usage else {}
+    with_usage = request.include_usage  # OpenAI then sends "usage": null in every chunk but the last
     if chat:
-        yield sse_event({**chat_chunk(meta, {"role": "assistant", "content": ""}), **extra})
+        yield sse_event(chat_chunk(meta, {"role": "assistant", "content": ""}, with_usage=with_usage))
     for delta in read_generation(parts, request, dialect, deadline, report):
         if chat:
             piece: dict = {"content": delta.content} if delta.content or not delta.tool_calls else {}
             if delta.tool_calls:
                 piece["tool_calls"] = delta.tool_calls
-            chunk = chat_chunk(meta, piece, logprobs=delta.logprobs)
+            chunk = chat_chunk(meta, piece, logprobs=delta.logprobs, with_usage=with_usage)
         else:
-            chunk = text_chunk(meta, delta.content, logprobs=delta.logprobs)
-        yield sse_event({**chunk, **extra} if extra else chunk)
+            chunk = text_chunk(meta, delta.content, logprobs=delta.logprobs, with_usage=with_usage)
+        yield sse_event(chunk)
     if report.error is not None:
         message = f"The model failed while generating: {scrub(report.error.message)}"
         yield sse_event(openai_error(message, "server_error", None, report.error.code))
         return
     finish = report.final_finish_reason
-    final = chat_chunk(meta, {}, finish) if chat else text_chunk(meta, "", finish)
-    yield sse_event({**final, **extra} if extra else final)
+    if chat:
+        yield sse_event(chat_chunk(meta, {}, finish, with_usage=with_usage))
+    else:
+        yield sse_event(text_chunk(meta, "", finish, with_usage=with_usage))
     if request.include_usage:
         yield sse_event(usage_chunk(meta, request.kind, report.usage(request)))
     yield DONE

@@ -18,7 +18,7 @@ _FINISH_REASONS = {"eos_token": "stop", "stop_sequence": "stop", "stop": "stop",
 _SSE_FIELDS = (b"event:", b"id:", b"retry:", b":")
 
 
-@dataclass(slots=True)
+@dataclass
 class Delta:
     """What one container event adds to the answer."""
 
@@ -99,8 +99,10 @@ class StreamReader:
         if b"\n" not in part:
             self._pending.append(part)
             return []
-        self._pending.append(part)
-        lines, rest = split_stream_events(b"".join(self._pending))
+        if self._pending:
+            self._pending.append(part)
+            part = b"".join(self._pending)
+        lines, rest = split_stream_events(part)
         self._pending = [rest] if rest else []
         return self._parse(lines)
 

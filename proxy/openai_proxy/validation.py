@@ -17,7 +17,7 @@ TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_STOP_SEQUENCES = 4
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class CompletionRequest:
     """A validated chat (`kind="chat"`) or text completion (`kind="text"`) request."""
 

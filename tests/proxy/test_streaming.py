@@ -12,6 +12,7 @@ from tests.fakes.sagemaker_runtime import (
     StreamReply,
     lmi_chat_jsonlines,
     lmi_token_lines,
+    one_part_per_line,
     split_every,
     tgi_token_sse,
     vllm_chat_sse,
@@ -220,3 +221,24 @@ def test_completions_stream_and_assemble(proxy_env):
     assert answer["id"].startswith("cmpl-")
     assert answer["choices"][0]["text"] == f" {ECHO_GREETING}"
     assert proxy_env.requests[-1].json["prompt"] == "Say hi"
+
+
+def test_streaming_core_yields_each_event_as_its_part_arrives(proxy_env):
+    """What a response-streaming runtime relies on: chunks come while the model is still generating."""
+    from openai_proxy.handler import Exchange
+
+    held = StreamReply(one_part_per_line(vllm_chat_sse(["first", " later"])), hold_after=2)  # role, "first"; wait
+    proxy_env.script(held)
+
+    exchange = Exchange(api_event("POST", "/v1/chat/completions", chat(stream=True)))
+    chunks = exchange.body_chunks()
+    first, second = next(chunks), next(chunks)
+
+    assert not held.release.is_set()  # the model has not sent its third part yet
+    assert json.loads(first[len(b"data: ") :])["choices"][0]["delta"]["role"] == "assistant"
+    assert json.loads(second[len(b"data: ") :])["choices"][0]["delta"]["content"] == "first"
+    held.release.set()
+    rest = b"".join(chunks)
+    assert b" later" in rest
+    assert rest.endswith(b"data: [DONE]\n\n")
+    exchange.finish()
