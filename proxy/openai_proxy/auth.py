@@ -39,6 +39,7 @@ def authorize(headers: Mapping[str, str], settings: Settings) -> None:
             503,
             "The proxy has no API key configured (set API_KEY_PARAMETER or API_KEY); it refuses all requests.",
             code="proxy_not_configured",
+            detail="no API key configured",
         )
     presented = bearer_token(headers.get("authorization", ""))
     if presented is None:

@@ -56,6 +56,7 @@ class Exchange:
                         503,
                         "The proxy is misconfigured: " + "; ".join(self.settings.problems) + ".",
                         code="proxy_not_configured",
+                        detail="; ".join(self.settings.problems),
                     )
             self.reply = function(self.call)
         except ApiError as exc:

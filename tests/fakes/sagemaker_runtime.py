@@ -14,7 +14,9 @@ event-stream framing, so the unchanged boto3 client reaches it through
 Scripted replies are used first-in first-out, one per request; with none left the fake is an
 echo model that answers any chat with "Hello from the fake model! You said: <last user text>"
 (completions and text-generation requests likewise), honouring max_tokens / max_new_tokens.
-The pytest fixture `fake_sagemaker` in tests/proxy/conftest.py wraps this for the proxy's tests.
+tests/proxy/conftest.py wraps it in fixtures: `fake_runtime` (one per session), `sagemaker` (the
+same, emptied for each test), `proxy_env` (the proxy's environment pointed at it), `local_proxy`
+(the `openai-proxy` server's base URL) and `openai_client` (the SDK on that URL).
 """
 
 from __future__ import annotations

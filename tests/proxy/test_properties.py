@@ -79,6 +79,31 @@ chat_bodies = st.fixed_dictionaries(
         "unknown": json_values,
     },
 )
+valid_messages = st.lists(
+    st.fixed_dictionaries(
+        {"role": st.sampled_from(["system", "developer", "user", "assistant"]), "content": st.text(max_size=40)}
+    ),
+    min_size=1,
+    max_size=4,
+)
+streaming = st.sampled_from(
+    [{}, {"stream": False}, {"stream": True}, {"stream": True, "stream_options": {"include_usage": True}}]
+)
+valid_chat_bodies = st.builds(
+    lambda base, stream: {**base, **stream},
+    st.fixed_dictionaries(
+        {"messages": valid_messages},
+        optional={
+            "model": st.sampled_from([MODEL_ID, ""]),
+            "temperature": st.floats(0, 2),
+            "top_p": st.floats(0.01, 1),
+            "max_tokens": st.integers(1, 40),
+            "stop": st.lists(st.text(min_size=1, max_size=4), max_size=4),
+            "user": st.text(max_size=5),
+        },
+    ),
+    streaming,
+)
 paths = st.sampled_from(
     ["/v1/chat/completions", "/v1/completions", "/v1/models", f"/v1/models/{MODEL_ID}", "/health", "/v1/x", "/"]
 ) | st.text(max_size=30)
@@ -149,3 +174,11 @@ def test_any_event_gets_a_well_formed_answer(proxy_env, method, path, body, enco
 @given(event=json_values)
 def test_any_json_value_as_event_gets_an_error_not_an_exception(proxy_env, event):
     assert_well_formed(handler(event))
+
+
+@PROPERTY_SETTINGS
+@given(body=valid_chat_bodies, dialect=dialects)
+def test_any_valid_chat_request_is_answered(proxy_env, body, dialect):
+    response = with_dialect(dialect, api_event("POST", "/v1/chat/completions", json.dumps(body)))
+    assert response["statusCode"] == 200, response["body"][:500]
+    assert_well_formed(response)

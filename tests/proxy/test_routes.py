@@ -63,11 +63,12 @@ def test_health_reports_a_missing_setting(proxy_env, monkeypatch):
     assert "BACKEND_DIALECT" in problems
 
 
-def test_requests_to_a_misconfigured_proxy_get_a_clear_503(proxy_env, monkeypatch):
+def test_requests_to_a_misconfigured_proxy_get_a_clear_503(proxy_env, monkeypatch, capsys):
     monkeypatch.setenv("MAX_OUTPUT_TOKENS", "lots")
     error = assert_openai_error(handler(api_event("POST", "/v1/chat/completions", chat())), 503)
     assert "MAX_OUTPUT_TOKENS" in error["message"]
     assert proxy_env.requests == []
+    assert "MAX_OUTPUT_TOKENS" in json.loads(capsys.readouterr().out.splitlines()[-1])["error_detail"]
 
 
 @pytest.mark.parametrize("path", ["/", "/v1", "/v1/embeddings", "/v2/chat/completions", "/v1/chat"])

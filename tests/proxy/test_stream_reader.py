@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from openai_proxy.errors import StreamFailure
 from openai_proxy.stops import StopTrimmer
@@ -10,6 +12,7 @@ from openai_proxy.stream_reader import StreamReader, parse_stream_event, split_s
 from tests.fakes.sagemaker_runtime import (
     lmi_chat_jsonlines,
     lmi_token_lines,
+    split_at,
     tgi_token_sse,
     vllm_chat_sse,
     vllm_completion_sse,
@@ -120,3 +123,14 @@ def test_stop_trimmer_releases_text_that_was_not_a_stop():
     trimmer = StopTrimmer(["\nUser:"])
     out = [trimmer.push(t) for t in ["a", "\n", "Us", "ually"]]
     assert "".join(out) + trimmer.finish() == "a\nUsually"
+
+
+@settings(deadline=None, max_examples=150)
+@given(
+    name=st.sampled_from(sorted(FORMATS)),
+    cuts=st.lists(st.integers(min_value=0, max_value=10_000), max_size=30),
+)
+def test_arbitrary_part_boundaries_never_change_the_answer(name, cuts):
+    data = FORMATS[name]
+    parts = split_at(data, *sorted({c % (len(data) + 1) for c in cuts}))
+    assert read(parts) == read([data])
