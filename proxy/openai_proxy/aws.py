@@ -7,12 +7,16 @@ keep working. Imported at module level so a Lambda pays for boto3 during its ini
 from __future__ import annotations
 
 import math
+import os
 import threading
 from collections.abc import Callable
 from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import NoRegionError
+
+from openai_proxy.errors import ApiError
 
 _clients: dict[tuple[str, int], Any] = {}
 _lock = threading.Lock()  # boto3's default session is not safe to build from two threads at once
@@ -52,5 +56,14 @@ def _client(service: str, variant: int, config: Callable[[], Config]) -> Any:
     with _lock:
         client = _clients.get((service, variant))
         if client is None:
-            client = _clients[(service, variant)] = boto3.client(service, config=config())
+            try:
+                # boto3 itself reads only AWS_DEFAULT_REGION; Lambda sets both, a laptop often only AWS_REGION.
+                region = os.environ.get("AWS_REGION") or None
+                client = _clients[(service, variant)] = boto3.client(service, region_name=region, config=config())
+            except NoRegionError:
+                raise ApiError(
+                    500,
+                    "The proxy has no AWS region configured: set AWS_REGION (or AWS_DEFAULT_REGION).",
+                    code="configuration_error",
+                ) from None
     return client
