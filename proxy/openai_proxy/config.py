@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 DIALECTS = ("openai", "lmi", "tgi")
 DEFAULT_DEADLINE_SECONDS = 28.0
+# With RESPONSE_STREAMING=true (the REST API streams, up to 15 min) the Lambda's timeout is the limit.
+STREAMING_DEADLINE_SECONDS = 900.0
 DEFAULT_MAX_OUTPUT_TOKENS = 1024
 MAX_BODY_BYTES = 6 * 1024 * 1024  # SageMaker's own payload limit; the gateway allows 10 MB
 
@@ -22,6 +24,7 @@ class Settings:
     auth_disabled: bool
     max_output_tokens: int
     deadline_seconds: float
+    response_streaming: bool = False
     problems: tuple[str, ...] = field(default=())
 
     @property
@@ -57,8 +60,15 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if not parameter and not api_key and not auth_disabled:
         problems.append("no API key configured: set API_KEY_PARAMETER or API_KEY (AUTH_DISABLED=true for local tests)")
 
+    streaming_raw = env.get("RESPONSE_STREAMING", "").strip().lower()
+    if streaming_raw not in ("", "true", "false", "0", "1"):
+        problems.append("RESPONSE_STREAMING must be true or false")
+    streaming = streaming_raw in ("true", "1")
+
     max_tokens = _positive(env, "MAX_OUTPUT_TOKENS", DEFAULT_MAX_OUTPUT_TOKENS, int, problems)
-    deadline = _positive(env, "REQUEST_DEADLINE_SECONDS", DEFAULT_DEADLINE_SECONDS, float, problems)
+    # Either way the Lambda's remaining time caps it (deadline.Deadline.for_request).
+    default_deadline = STREAMING_DEADLINE_SECONDS if streaming else DEFAULT_DEADLINE_SECONDS
+    deadline = _positive(env, "REQUEST_DEADLINE_SECONDS", default_deadline, float, problems)
     return Settings(
         endpoint_name=endpoint,
         model_id=model_id,
@@ -68,6 +78,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         auth_disabled=auth_disabled,
         max_output_tokens=int(max_tokens),
         deadline_seconds=float(deadline),
+        response_streaming=streaming,
         problems=tuple(problems),
     )
 

@@ -1,4 +1,6 @@
-"""Lambda entry point: `openai_proxy.handler.handler`, for API Gateway HTTP API payload-2.0 events."""
+"""Lambda entry points: `handler` (buffered: HTTP API, payload 2.0) and `stream_handler`
+(response streaming through openai_proxy.lambda_runtime: REST API, payload 1.0). Both accept
+either payload format."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ import json
 import sys
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from openai_proxy.auth import authorize
 from openai_proxy.config import load_settings
@@ -15,6 +17,9 @@ from openai_proxy.errors import ApiError
 from openai_proxy.http_event import HttpRequest, http_response, json_response, parse_event
 from openai_proxy.logs import log_request
 from openai_proxy.routes import PUBLIC, Call, Reply, resolve
+
+if TYPE_CHECKING:
+    from openai_proxy.lambda_runtime import StreamingResponse
 
 
 def handler(event: Any, context: Any = None) -> dict:
@@ -30,6 +35,25 @@ def handler(event: Any, context: Any = None) -> dict:
         response = json_response(reply.status, body, headers)
     exchange.finish()
     return response
+
+
+def stream_handler(event: Any, context: Any = None) -> StreamingResponse:
+    """Answer one request as a stream: status and headers at once, then each chunk as it is made.
+
+    Failures before the first byte have their own status (as in `handler`); a model failure after it
+    is an OpenAI error event at the end of the stream (sse.py); an unexpected exception while
+    streaming becomes that same error event in-band (`on_error`) before the runtime ends the stream.
+    """
+    # Imported here: only the streaming runtime, which has already loaded it, calls this function.
+    from openai_proxy.lambda_runtime import StreamingResponse
+
+    exchange = Exchange(event, context)
+    return StreamingResponse(
+        exchange.reply.status,
+        exchange.response_headers(),
+        exchange.streamed_body(),
+        on_error=lambda exc: exchange.in_band_error(),
+    )
 
 
 class Exchange:
@@ -81,6 +105,26 @@ class Exchange:
         else:
             yield from body
 
+    def streamed_body(self) -> Iterator[bytes]:
+        """`body_chunks()` for a streaming writer: an unexpected failure is recorded for the log line
+        (and for `in_band_error`), and the log line is written however the stream ends."""
+        try:
+            yield from self.body_chunks()
+        except Exception as exc:
+            self.error = ApiError(500, "The proxy failed while streaming the answer.", detail=type(exc).__name__)
+            raise
+        finally:
+            self.finish()
+
+    def in_band_error(self) -> bytes | None:
+        """What to write after an unexpected failure mid-stream: an OpenAI error event, for an event stream."""
+        error = self.error or ApiError(500, "The proxy failed while streaming the answer.")
+        if not self.reply.content_type.startswith("text/event-stream"):
+            return None  # a JSON body cut short cannot be repaired; the runtime's error trailers tell
+        message = f"{error.message} (request id {self.request_id})"
+        body = {"error": {**error.body()["error"], "message": message}}
+        return b"data: " + json.dumps(body, ensure_ascii=False).encode() + b"\n\n"
+
     def finish(self) -> None:
         """Write the one log line of this request (counts and timings only)."""
         report = self.call.report if self.call else None
@@ -117,4 +161,4 @@ class Exchange:
         return Reply(error.status, error.body(), headers=headers)
 
 
-__all__ = ["Exchange", "handler"]
+__all__ = ["Exchange", "handler", "stream_handler"]

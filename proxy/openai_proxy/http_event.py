@@ -1,4 +1,12 @@
-"""API Gateway payload-format-2.0 events in, Lambda proxy responses out."""
+"""API Gateway proxy events in (payload format 2.0 from the HTTP API, 1.0 from the REST API),
+Lambda proxy responses out.
+
+Payload 1.0 (https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-lambda-proxy-integrations.html,
+"Input format of a Lambda function for proxy integration"): `httpMethod`, `path` (the resource
+path without the stage when called through the execute-api URL; `requestContext.path` has the
+stage), `headers` (last value of each), `multiValueHeaders` (all values), `queryStringParameters`,
+`body`, `isBase64Encoded`, `requestContext.requestId`.
+"""
 
 from __future__ import annotations
 
@@ -23,11 +31,13 @@ class HttpRequest:
 
 
 def parse_event(event: Any, context: Any = None) -> HttpRequest:
-    """The parts of a 2.0 event the proxy uses; tolerant of missing pieces, strict about the body."""
+    """The parts of a 1.0 or 2.0 event the proxy uses; tolerant of missing pieces, strict about the body."""
     event = event if isinstance(event, dict) else {}
     ctx = _mapping(event.get("requestContext"))
-    http = _mapping(ctx.get("http"))
     request_id = _text(ctx.get("requestId")) or _text(getattr(context, "aws_request_id", "")) or str(uuid.uuid4())
+    if is_payload_v1(event):
+        return _parse_v1(event, ctx, request_id)
+    http = _mapping(ctx.get("http"))
     method = (_text(http.get("method")) or _text(event.get("httpMethod"))).upper()
     path = _text(event.get("rawPath")) or _text(http.get("path")) or "/"
     stage = _text(ctx.get("stage"))
@@ -36,6 +46,24 @@ def parse_event(event: Any, context: Any = None) -> HttpRequest:
     if len(path) > 1:
         path = path.rstrip("/") or "/"
     headers = {str(k).lower(): _text(v) for k, v in _mapping(event.get("headers")).items()}
+    return HttpRequest(method, path, headers, _body(event), request_id)
+
+
+def is_payload_v1(event: dict) -> bool:
+    """A REST API (payload format 1.0) event: `httpMethod` and `path` instead of `rawPath`."""
+    return event.get("version") == "1.0" or ("httpMethod" in event and "rawPath" not in event)
+
+
+def _parse_v1(event: dict, ctx: dict, request_id: str) -> HttpRequest:
+    method = (_text(event.get("httpMethod")) or _text(ctx.get("httpMethod"))).upper()
+    # `path` is the resource path as routed (no stage prefix); never strip a "stage" from it.
+    path = _text(event.get("path")) or "/"
+    if len(path) > 1:
+        path = path.rstrip("/") or "/"
+    headers = {str(k).lower(): _text(v) for k, v in _mapping(event.get("headers")).items()}
+    for name, values in _mapping(event.get("multiValueHeaders")).items():
+        if isinstance(values, list) and values:
+            headers[str(name).lower()] = ",".join(_text(v) for v in values)
     return HttpRequest(method, path, headers, _body(event), request_id)
 
 

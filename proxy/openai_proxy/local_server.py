@@ -2,21 +2,26 @@
 
 Each HTTP request becomes an API Gateway payload-2.0 event, so what runs here is what runs in
 Lambda. Point OpenWebUI or the openai SDK at http://HOST:PORT/v1 with your local AWS credentials.
+A `stream: true` answer streams for real, as through the REST API with apiStreaming: chunked
+transfer encoding, each OpenAI chunk written as soon as the model's part that completes it arrives.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import socket
 import sys
 import threading
 import time
+import traceback
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
 from openai_proxy.config import MAX_BODY_BYTES, load_settings
-from openai_proxy.handler import handler
+from openai_proxy.handler import stream_handler
+from openai_proxy.lambda_runtime import StreamingResponse
 
 
 class LocalContext:
@@ -39,6 +44,11 @@ class ProxyRequestHandler(BaseHTTPRequestHandler):
 
     do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = do_GET
 
+    def setup(self) -> None:
+        super().setup()
+        # Each chunk goes out in its own write; without this, Nagle's algorithm holds small ones back.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def log_message(self, format: str, *args: object) -> None:
         pass  # the handler already logs one JSON line per request
 
@@ -55,13 +65,14 @@ class ProxyRequestHandler(BaseHTTPRequestHandler):
             return
         body = self.rfile.read(length) if length else b""
         request_id = str(uuid.uuid4())
-        result = handler(
+        response = stream_handler(
             to_event(self.command, self.path, self.headers.items(), body, self.client_address[0], request_id),
             LocalContext(request_id),
         )
-        payload = result.get("body") or ""
-        data = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode("utf-8")
-        self._send(result["statusCode"], result.get("headers") or {}, data)
+        if is_event_stream(response) and self.command != "HEAD":
+            self._stream(response)
+        else:  # a JSON answer: whole, with its length, as before
+            self._send(response.status, dict(response.headers), b"".join(response.body))
 
     def _send(self, status: int, headers: dict[str, str], data: bytes) -> None:
         self.send_response(status)
@@ -71,6 +82,48 @@ class ProxyRequestHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
+
+    def _stream(self, response: StreamingResponse) -> None:
+        """Write each body chunk as soon as it is produced (one write per chunk); stop if the client leaves."""
+        chunked = self.request_version != "HTTP/1.0"
+        self.send_response(response.status)
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        if chunked:
+            self.send_header("transfer-encoding", "chunked")
+        else:
+            self.close_connection = True  # an HTTP/1.0 client reads until the connection closes
+        self.end_headers()
+        body = iter(response.body)
+        try:
+            while True:
+                try:
+                    data = next(body)
+                except StopIteration:
+                    break
+                except Exception as exc:
+                    traceback.print_exc(file=sys.stderr)
+                    data = (response.on_error(exc) if response.on_error else None) or b""
+                    self._write_chunk(data, chunked)
+                    break
+                self._write_chunk(data, chunked)
+            if chunked:
+                self.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client went away: stop generating (below)
+        finally:
+            close = getattr(body, "close", None)
+            if close is not None:
+                close()  # closes the model's stream and writes the log line
+
+    def _write_chunk(self, data: bytes, chunked: bool) -> None:
+        if data:  # an empty chunk would end a chunked body
+            self.wfile.write(b"%x\r\n%b\r\n" % (len(data), data) if chunked else data)
+
+
+def is_event_stream(response: StreamingResponse) -> bool:
+    headers = {name.lower(): value for name, value in response.headers.items()}
+    return headers.get("content-type", "").startswith("text/event-stream")
 
 
 def to_event(method: str, target: str, headers, body: bytes, source_ip: str, request_id: str) -> dict:
