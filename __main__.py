@@ -20,6 +20,7 @@ proxy = ProxyFunction(
         max_output_tokens=settings.max_output_tokens,
         api_key=settings.api_key,
         log_retention_days=settings.log_retention_days,
+        response_streaming=settings.api_streaming,
     ),
 )
 api = ChatApi(
@@ -31,6 +32,8 @@ api = ChatApi(
         burst_limit=settings.api_burst_limit,
         cors_origins=settings.api_cors_origins,
         log_retention_days=settings.log_retention_days,
+        streaming=settings.api_streaming,
+        function_streaming_invoke_arn=proxy.streaming_invoke_arn,
     ),
 )
 

@@ -1,4 +1,7 @@
-"""ChatApi: the public OpenAI-compatible HTTP API (API Gateway) in front of the proxy function."""
+"""ChatApi: the public OpenAI-compatible API (API Gateway) in front of the proxy function.
+
+By default an HTTP API (buffered answers, 30 s); with `streaming` a REST API that streams
+(components/streaming_api.py)."""
 
 from __future__ import annotations
 
@@ -53,15 +56,29 @@ class ChatApiArgs:
     """Browser origins allowed by CORS; empty means no CORS (server-side callers need none)."""
     log_retention_days: int = 14
     """Days CloudWatch keeps the access logs."""
+    streaming: bool = False
+    """Build a REST API whose Lambda integrations stream (apiStreaming) instead of the HTTP API."""
+    function_streaming_invoke_arn: pulumi.Input[str] | None = None
+    """The function's response-streaming invocation URI (`ProxyFunction.streaming_invoke_arn`); for `streaming`."""
+
+
+@dataclass(frozen=True)
+class ApiEndpoints:
+    """Where an API variant is reached."""
+
+    api_id: pulumi.Output[str]
+    api_endpoint: pulumi.Output[str]
+    api_url: pulumi.Output[str]
+    execution_arn: pulumi.Output[str]
 
 
 class ChatApi(pulumi.ComponentResource):
-    """An API Gateway HTTP API routing the OpenAI endpoints to the proxy, throttled and access-logged."""
+    """An API Gateway API routing the OpenAI endpoints to the proxy, throttled and access-logged."""
 
     api_id: pulumi.Output[str]
-    """The HTTP API's id."""
+    """The HTTP API's (or, streaming, the REST API's) id."""
     api_endpoint: pulumi.Output[str]
-    """The API's base URL (https://<id>.execute-api.<region>.amazonaws.com)."""
+    """The API's base URL (https://<id>.execute-api.<region>.amazonaws.com, plus /api when streaming)."""
     api_url: pulumi.Output[str]
     """The OpenAI base URL clients use (…/v1)."""
     execution_arn: pulumi.Output[str]
@@ -69,6 +86,26 @@ class ChatApi(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ChatApiArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sagemaker-llm:index:ChatApi", name, None, opts)
+        if args.streaming:
+            from components.streaming_api import streaming_rest_api  # it imports this module
+
+            endpoints = streaming_rest_api(name, args, self, ROUTES)
+        else:
+            endpoints = self._http_api(name, args)
+        self.api_id = endpoints.api_id
+        self.api_endpoint = endpoints.api_endpoint
+        self.api_url = endpoints.api_url
+        self.execution_arn = endpoints.execution_arn
+        self.register_outputs(
+            {
+                "api_id": self.api_id,
+                "api_endpoint": self.api_endpoint,
+                "api_url": self.api_url,
+                "execution_arn": self.execution_arn,
+            }
+        )
+
+    def _http_api(self, name: str, args: ChatApiArgs) -> ApiEndpoints:
         child = pulumi.ResourceOptions(parent=self)
 
         cors = None
@@ -98,7 +135,7 @@ class ChatApi(pulumi.ComponentResource):
         )
         routes = [
             aws.apigatewayv2.Route(
-                f"{name}-route-{_route_slug(route_key)}",
+                f"{name}-route-{route_slug(route_key)}",
                 api_id=api.id,
                 route_key=route_key,
                 target=pulumi.Output.format("integrations/{0}", integration.id),
@@ -136,23 +173,13 @@ class ChatApi(pulumi.ComponentResource):
             opts=child,
         )
 
-        self.api_id = api.id
-        self.api_endpoint = api.api_endpoint
-        self.execution_arn = api.execution_arn
         # Resolves only once the stage, routes and permission exist: a consumer never gets a URL that fails.
-        self.api_url = pulumi.Output.all(api.api_endpoint, stage.id, permission.id, *[r.id for r in routes]).apply(
+        api_url = pulumi.Output.all(api.api_endpoint, stage.id, permission.id, *[r.id for r in routes]).apply(
             lambda values: f"{values[0]}/v1"
         )
-        self.register_outputs(
-            {
-                "api_id": self.api_id,
-                "api_endpoint": self.api_endpoint,
-                "api_url": self.api_url,
-                "execution_arn": self.execution_arn,
-            }
-        )
+        return ApiEndpoints(api.id, api.api_endpoint, api_url, api.execution_arn)
 
 
-def _route_slug(route_key: str) -> str:
+def route_slug(route_key: str) -> str:
     """`GET /v1/models/{model}` → `get-v1-models-model`: a readable, unique child resource name."""
     return "-".join(part for part in route_key.lower().replace("{", "").replace("}", "").replace("/", " ").split())

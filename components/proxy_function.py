@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
+import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +25,13 @@ ARCHITECTURE = "arm64"
 # The HTTP API cuts every request at 30 s: the proxy answers by its deadline, the function lives a bit longer.
 TIMEOUT_SECONDS = 30
 REQUEST_DEADLINE_SECONDS = 28
+# apiStreaming: the REST API streams for up to 15 min, so the function may run as long (Lambda's own
+# maximum is 900 s for a synchronous invocation); the proxy's deadline is then the function's remaining time.
+STREAMING_HANDLER = "openai_proxy.handler.stream_handler"
+STREAMING_TIMEOUT_SECONDS = 900
+# The managed Python runtime starts our streaming Runtime API loop through this wrapper (see lambda_runtime.py).
+EXEC_WRAPPER = "/var/task/openai_proxy/bootstrap"
+EXECUTABLES = frozenset({"bootstrap"})
 # More memory is more CPU: a faster cold start (boto3 import) and JSON work, for little money.
 MEMORY_MB = 512
 
@@ -45,6 +56,8 @@ class ProxyFunctionArgs:
     """Days CloudWatch keeps the function's logs."""
     key_parameter_name: str | None = None
     """SSM parameter holding the key; None means `/<project>/<stack>/<name>/api-key`."""
+    response_streaming: bool = False
+    """Run the streaming runtime (for a REST API with response streaming) instead of the buffered handler."""
 
 
 def proxy_archive(package_dir: Path = PROXY_PACKAGE) -> pulumi.AssetArchive:
@@ -54,6 +67,36 @@ def proxy_archive(package_dir: Path = PROXY_PACKAGE) -> pulumi.AssetArchive:
         for path in package_files(package_dir)
     }
     return pulumi.AssetArchive(assets)
+
+
+def proxy_zip(package_dir: Path = PROXY_PACKAGE, out_dir: Path | None = None) -> pulumi.FileArchive:
+    """The same files as `proxy_archive`, zipped here with `bootstrap` executable (mode 755).
+
+    Pulumi rebuilds an AssetArchive or a directory with every file 644 (pulumi/pulumi#3593), and the
+    exec wrapper must be executable; an existing .zip is uploaded as it is. The zip is byte-for-byte
+    reproducible (fixed timestamps, sorted entries), so an unchanged package is not redeployed.
+    """
+    data = package_zip_bytes(package_dir)
+    out_dir = out_dir or Path(tempfile.gettempdir()) / "sagemaker-llm"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"openai_proxy-{hashlib.sha256(data).hexdigest()[:16]}.zip"
+    if not path.exists():
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_bytes(data)
+        partial.replace(path)
+    return pulumi.FileArchive(str(path))
+
+
+def package_zip_bytes(package_dir: Path = PROXY_PACKAGE) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bundle:
+        for path in package_files(package_dir):
+            entry = zipfile.ZipInfo(f"openai_proxy/{path.relative_to(package_dir).as_posix()}", (1980, 1, 1, 0, 0, 0))
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            mode = 0o755 if path.name in EXECUTABLES else 0o644
+            entry.external_attr = (0o100000 | mode) << 16  # a regular file with these permissions
+            bundle.writestr(entry, path.read_bytes())
+    return buffer.getvalue()
 
 
 def package_files(package_dir: Path = PROXY_PACKAGE) -> list[Path]:
@@ -80,6 +123,8 @@ class ProxyFunction(pulumi.ComponentResource):
     """The Lambda function's ARN."""
     invoke_arn: pulumi.Output[str]
     """The ARN API Gateway integrations invoke."""
+    streaming_invoke_arn: pulumi.Output[str]
+    """The ARN a REST API integration with response streaming invokes (…/response-streaming-invocations)."""
     api_key: pulumi.Output[str]
     """The API key clients send as a bearer token (secret)."""
     api_key_parameter_name: pulumi.Output[str]
@@ -158,38 +203,43 @@ class ProxyFunction(pulumi.ComponentResource):
             opts=child,
         )
 
+        variables: dict[str, pulumi.Input[str]] = {
+            "SAGEMAKER_ENDPOINT_NAME": args.endpoint_name,
+            "MODEL_ID": args.model_id,
+            "BACKEND_DIALECT": args.backend_dialect,
+            "API_KEY_PARAMETER": parameter.name,
+            "MAX_OUTPUT_TOKENS": str(args.max_output_tokens),
+        }
+        if args.response_streaming:
+            # No REQUEST_DEADLINE_SECONDS: in this mode the proxy's deadline is the function's remaining time.
+            variables |= {"AWS_LAMBDA_EXEC_WRAPPER": EXEC_WRAPPER, "RESPONSE_STREAMING": "true"}
+        else:
+            variables["REQUEST_DEADLINE_SECONDS"] = str(REQUEST_DEADLINE_SECONDS)
         function = aws.lambda_.Function(
             f"{name}-function",
             description="OpenAI-compatible API in front of a SageMaker endpoint",
             role=role.arn,
             runtime=RUNTIME,
             architectures=[ARCHITECTURE],
-            handler=HANDLER,
-            code=proxy_archive(),
-            timeout=TIMEOUT_SECONDS,
+            handler=STREAMING_HANDLER if args.response_streaming else HANDLER,
+            code=proxy_zip() if args.response_streaming else proxy_archive(),
+            timeout=STREAMING_TIMEOUT_SECONDS if args.response_streaming else TIMEOUT_SECONDS,
             memory_size=MEMORY_MB,
-            environment=aws.lambda_.FunctionEnvironmentArgs(
-                variables={
-                    "SAGEMAKER_ENDPOINT_NAME": args.endpoint_name,
-                    "MODEL_ID": args.model_id,
-                    "BACKEND_DIALECT": args.backend_dialect,
-                    "API_KEY_PARAMETER": parameter.name,
-                    "MAX_OUTPUT_TOKENS": str(args.max_output_tokens),
-                    "REQUEST_DEADLINE_SECONDS": str(REQUEST_DEADLINE_SECONDS),
-                }
-            ),
+            environment=aws.lambda_.FunctionEnvironmentArgs(variables=variables),
             logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="Text", log_group=log_group.name),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
         )
         self.function_name = function.name
         self.function_arn = function.arn
         self.invoke_arn = function.invoke_arn
+        self.streaming_invoke_arn = function.arn.apply(streaming_invoke_arn)
 
         self.register_outputs(
             {
                 "function_name": self.function_name,
                 "function_arn": self.function_arn,
                 "invoke_arn": self.invoke_arn,
+                "streaming_invoke_arn": self.streaming_invoke_arn,
                 "api_key": self.api_key,
                 "api_key_parameter_name": self.api_key_parameter_name,
                 "api_key_parameter_arn": self.api_key_parameter_arn,
@@ -206,3 +256,14 @@ class ProxyFunction(pulumi.ComponentResource):
         return pulumi.Output.from_input(
             {"Effect": "Allow", "Action": "ssm:GetParameter", "Resource": self.api_key_parameter_arn}
         )
+
+
+def streaming_invoke_arn(function_arn: str) -> str:
+    """The URI API Gateway invokes a function with response streaming through:
+    `arn:aws:apigateway:<region>:lambda:path/2021-11-15/functions/<function arn>/response-streaming-invocations`
+    (https://docs.aws.amazon.com/apigateway/latest/developerguide/response-transfer-mode-lambda.html)."""
+    partition, region = function_arn.split(":")[1], function_arn.split(":")[3]
+    return (
+        f"arn:{partition}:apigateway:{region}:lambda:path/2021-11-15/functions/{function_arn}"
+        "/response-streaming-invocations"
+    )

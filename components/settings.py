@@ -129,6 +129,8 @@ class Settings:
     """Burst of requests of the API stage."""
     api_cors_origins: tuple[str, ...]
     """Browser origins allowed by CORS; empty means no CORS."""
+    api_streaming: bool
+    """Serve the API as a REST API with response streaming instead of the buffered HTTP API."""
     log_retention_days: int
     """Days CloudWatch keeps the proxy's, the API's and the endpoint's logs."""
     ui_enabled: bool

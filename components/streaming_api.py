@@ -1,0 +1,162 @@
+"""The REST API variant of ChatApi (apiStreaming): the same routes, streamed by Lambda as they are generated.
+
+HTTP APIs cannot stream a Lambda's answer; REST APIs can, through Lambda proxy integrations in the
+`STREAM` response transfer mode that invoke the function with InvokeWithResponseStream
+(https://docs.aws.amazon.com/apigateway/latest/developerguide/response-transfer-mode.html and
+response-transfer-mode-lambda.html). A streamed response may last 15 minutes; the regional
+endpoint cuts a stream that stays idle for 5. The function must write API Gateway's streaming
+format, which `openai_proxy.lambda_runtime` does (ProxyFunction with `response_streaming=True`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pulumi
+import pulumi_aws as aws
+
+from components import stack_path
+from components.chat_api import ApiEndpoints, ChatApiArgs, route_slug
+
+STAGE_NAME = "api"
+"""The stage: clients call https://<id>.execute-api.<region>.amazonaws.com/api/v1."""
+# The ceiling for a STREAM integration (BUFFERED allows 29 s without a quota increase).
+STREAM_TIMEOUT_MS = 900_000
+# REST APIs have no routeKey; the method and resource path say which route was called.
+REST_ACCESS_LOG_FORMAT = json.dumps(
+    {
+        "requestId": "$context.requestId",
+        "requestTime": "$context.requestTime",
+        "sourceIp": "$context.identity.sourceIp",
+        "userAgent": "$context.identity.userAgent",
+        "httpMethod": "$context.httpMethod",
+        "resourcePath": "$context.resourcePath",
+        "status": "$context.status",
+        "responseLength": "$context.responseLength",
+        "responseLatency": "$context.responseLatency",
+        "integrationStatus": "$context.integration.status",
+        "integrationLatency": "$context.integration.latency",
+        "integrationError": "$context.integration.error",
+    }
+)
+
+
+def streaming_rest_api(name: str, args: ChatApiArgs, parent: pulumi.Resource, routes: tuple[str, ...]) -> ApiEndpoints:
+    """Build the regional REST API under `parent` and return where clients reach it."""
+    if args.function_streaming_invoke_arn is None:
+        raise ValueError("a streaming ChatApi needs function_streaming_invoke_arn (ProxyFunction.streaming_invoke_arn)")
+    if args.cors_origins:
+        pulumi.log.warn("apiCorsOrigins is not applied with apiStreaming: the REST API answers no CORS preflight.")
+    child = pulumi.ResourceOptions(parent=parent)
+
+    api = aws.apigateway.RestApi(
+        f"{name}-rest-api",
+        description="OpenAI-compatible API of a SageMaker-hosted model (response streaming)",
+        endpoint_configuration=aws.apigateway.RestApiEndpointConfigurationArgs(types="REGIONAL"),
+        opts=child,
+    )
+
+    resources: dict[str, aws.apigateway.Resource] = {}
+
+    def resource_id(path: str) -> pulumi.Input[str]:
+        """The id of the resource for `path`, creating it and its ancestors once each."""
+        if path in ("", "/"):
+            return api.root_resource_id
+        if path not in resources:
+            parent_path, _, part = path.rpartition("/")
+            resources[path] = aws.apigateway.Resource(
+                f"{name}-resource-{route_slug(path)}",
+                rest_api=api.id,
+                parent_id=resource_id(parent_path),
+                path_part=part,
+                opts=child,
+            )
+        return resources[path].id
+
+    methods, integrations = [], []
+    for route in routes:
+        http_method, path = route.split(" ", 1)
+        method = aws.apigateway.Method(
+            f"{name}-method-{route_slug(route)}",
+            rest_api=api.id,
+            resource_id=resource_id(path),
+            http_method=http_method,
+            authorization="NONE",  # the proxy checks the API key itself, on every route but /health
+            opts=child,
+        )
+        integrations.append(
+            aws.apigateway.Integration(
+                f"{name}-integration-{route_slug(route)}",
+                rest_api=api.id,
+                resource_id=method.resource_id,
+                http_method=method.http_method,
+                type="AWS_PROXY",
+                integration_http_method="POST",
+                uri=args.function_streaming_invoke_arn,
+                response_transfer_mode="STREAM",
+                timeout_milliseconds=STREAM_TIMEOUT_MS,
+                opts=child,
+            )
+        )
+        methods.append(method)
+
+    # A REST API serves only what was deployed: redeploy whenever the routes or integrations change.
+    fingerprint = pulumi.Output.json_dumps(
+        {
+            "routes": list(routes),
+            "uri": args.function_streaming_invoke_arn,
+            "mode": "STREAM",
+            "timeout": STREAM_TIMEOUT_MS,
+            "integrations": [integration.id for integration in integrations],
+        }
+    ).apply(lambda text: hashlib.sha256(text.encode()).hexdigest())
+    deployment = aws.apigateway.Deployment(
+        f"{name}-deployment",
+        rest_api=api.id,
+        description="OpenAI routes with response streaming",
+        triggers={"redeployment": fingerprint},
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=methods + integrations),
+    )
+    log_group = aws.cloudwatch.LogGroup(
+        f"{name}-access-logs",
+        name=stack_path(name, "access"),
+        retention_in_days=args.log_retention_days,
+        opts=child,
+    )
+    # Access logs need the account's API Gateway CloudWatch role (README, True streaming).
+    stage = aws.apigateway.Stage(
+        f"{name}-stage",
+        rest_api=api.id,
+        deployment=deployment.id,
+        stage_name=STAGE_NAME,
+        access_log_settings=aws.apigateway.StageAccessLogSettingsArgs(
+            destination_arn=log_group.arn,
+            format=REST_ACCESS_LOG_FORMAT,
+        ),
+        opts=child,
+    )
+    throttling = aws.apigateway.MethodSettings(
+        f"{name}-throttling",
+        rest_api=api.id,
+        stage_name=stage.stage_name,
+        method_path="*/*",
+        settings=aws.apigateway.MethodSettingsSettingsArgs(
+            throttling_rate_limit=args.rate_limit,
+            throttling_burst_limit=args.burst_limit,
+        ),
+        opts=child,
+    )
+    permission = aws.lambda_.Permission(
+        f"{name}-invoke-permission",
+        action="lambda:InvokeFunction",  # the action InvokeWithResponseStream is authorised by
+        function=args.function_name,
+        principal="apigateway.amazonaws.com",
+        source_arn=pulumi.Output.format("{0}/{1}/*/*", api.execution_arn, STAGE_NAME),
+        opts=child,
+    )
+    # Resolves only once the stage is throttled and the function may be invoked.
+    api_url = pulumi.Output.all(stage.invoke_url, throttling.id, permission.id).apply(
+        lambda values: f"{values[0].rstrip('/')}/v1"
+    )
+    return ApiEndpoints(api.id, stage.invoke_url, api_url, api.execution_arn)
