@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
+from json.encoder import encode_basestring
 
 from openai_proxy.deadline import Deadline
 from openai_proxy.errors import openai_error, scrub
@@ -25,6 +26,25 @@ _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # 
 
 def sse_event(obj: dict) -> bytes:
     return b"data: " + _encode(obj).encode() + b"\n\n"
+
+
+def text_chunk_frame(meta: ResponseMeta, chat: bool, with_usage: bool) -> tuple[bytes, bytes] | None:
+    """The bytes before and after the text in the event of a chunk that carries text alone.
+
+    Such an event is `head + encode_basestring(text).encode() + tail`, byte for byte what
+    `sse_event` makes of the whole chunk: a dict encodes as the concatenation of its parts.
+    """
+    mark = "\x00"  # encodes as "\u0000"; a meta holding it too gets no frame
+    chunk = (
+        chat_chunk(meta, {"content": mark}, with_usage=with_usage)
+        if chat
+        else text_chunk(meta, mark, with_usage=with_usage)
+    )
+    event, literal = sse_event(chunk), _encode(mark).encode()
+    if event.count(literal) != 1:
+        return None
+    head, _, tail = event.partition(literal)
+    return head, tail
 
 
 def stream_openai_sse(
@@ -48,7 +68,11 @@ def stream_openai_sse(
     with_usage = request.include_usage  # OpenAI then sends "usage": null in every chunk but the last
     if chat:
         yield sse_event(chat_chunk(meta, {"role": "assistant", "content": ""}, with_usage=with_usage))
+    frame = text_chunk_frame(meta, chat, with_usage)
     for delta in read_generation(parts, request, dialect, deadline, report):
+        if frame is not None and delta.logprobs is None and not delta.tool_calls:  # the usual token
+            yield frame[0] + encode_basestring(delta.content).encode() + frame[1]
+            continue
         if chat:
             piece: dict = {"content": delta.content} if delta.content or not delta.tool_calls else {}
             if delta.tool_calls:

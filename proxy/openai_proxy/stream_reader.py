@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from openai_proxy.errors import StreamFailure
+from openai_proxy.event_template import EventTemplate, learn_template
 
 _FINISH_REASONS = {"eos_token": "stop", "stop_sequence": "stop", "stop": "stop", "length": "length"}
 _SSE_FIELDS = (b"event:", b"id:", b"retry:", b":")
+_scan_json = json.JSONDecoder().scan_once  # json.loads less its per-call Python layers
 
 
 @dataclass
@@ -51,10 +53,23 @@ def parse_stream_event(line: bytes) -> Delta | None:
     if not line or line == b"[DONE]":
         return None
     try:
-        event = json.loads(line)
+        event = _loads(line)
     except (ValueError, RecursionError):
         return None
     return parse_container_object(event)
+
+
+def _loads(line: bytes) -> Any:
+    """json.loads(line), scanning an ordinary UTF-8 object directly; anything else goes to json.loads."""
+    if line.startswith(b'{"'):  # json.loads would detect UTF-8 too
+        text = line.decode("utf-8", "surrogatepass")
+        try:
+            event, end = _scan_json(text, 0)
+        except StopIteration:
+            return json.loads(line)  # raises as json.loads does
+        if end == len(text):
+            return event
+    return json.loads(line)
 
 
 def parse_container_object(event: Any) -> Delta | None:
@@ -92,6 +107,8 @@ class StreamReader:
         self.failure: StreamFailure | None = None  # an error event, raised after the deltas before it
         self._pending: list[bytes] = []
         self._raw: list[bytes] | None = []  # everything, until the first delta (for pretty-printed JSON)
+        self._template: EventTemplate | None = None  # vLLM's token lines differ only in their text
+        self._template_tries = 2  # each costs two parses; a stream whose lines all differ stops trying
 
     def feed(self, part: bytes) -> list[Delta]:
         if self._raw is not None:
@@ -121,7 +138,13 @@ class StreamReader:
 
     def _parse(self, lines: list[bytes]) -> list[Delta]:
         deltas = []
+        template = self._template
         for line in lines:
+            if template is not None:
+                text = template.text_of(line)
+                if text is not None:
+                    deltas.append(Delta(text))
+                    continue
             try:
                 delta = parse_stream_event(line)
             except StreamFailure as failure:
@@ -129,9 +152,21 @@ class StreamReader:
                 break
             if delta is not None:
                 deltas.append(delta)
+                if template is None and self._template_tries and delta.content and delta == Delta(delta.content):
+                    self._template_tries -= 1
+                    template = self._template = learn_template(line, _text_alone)
         if deltas:
             self._raw = None
         return deltas
+
+
+def _text_alone(line: bytes) -> str | None:
+    """The text of a line that carries text and nothing else, as the general path reads it."""
+    try:
+        delta = parse_stream_event(line)
+    except StreamFailure:
+        return None
+    return delta.content if delta is not None and delta == Delta(delta.content) else None
 
 
 def _openai_delta(event: dict) -> Delta | None:
