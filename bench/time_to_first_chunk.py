@@ -98,22 +98,6 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def send_each_part_at_once(fake) -> None:
-    """TCP_NODELAY on the fake's connections. Without it, on a kept-alive connection the first
-    PayloadPart waits ~40 ms behind the headers (Nagle and the client's delayed ACK), which would
-    count as the endpoint's time to first token; SageMaker flushes each part at once."""
-    import socket
-
-    base = fake._server.RequestHandlerClass
-
-    class NoDelay(base):
-        def setup(self) -> None:
-            super().setup()
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    fake._server.RequestHandlerClass = NoDelay
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=200)
@@ -124,7 +108,6 @@ def main(argv: list[str] | None = None) -> int:
     parts = one_part_per_line(vllm_chat_sse(TOKENS, model="bench-model"))
 
     fake = FakeSageMakerRuntime()
-    send_each_part_at_once(fake)
     with fake:
         os.environ.update(ENV, AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME=fake.url)
         import boto3

@@ -24,6 +24,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import socket
 import struct
 import threading
 import zlib
@@ -404,6 +405,12 @@ class FakeSageMakerRuntime:
 def _make_handler(fake: FakeSageMakerRuntime) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive and chunked streams, as SageMaker answers
+
+        def setup(self) -> None:
+            super().setup()
+            # SageMaker flushes each PayloadPart at once; without this, Nagle and the client's delayed
+            # ACK hold the first part ~40 ms behind the headers on a kept-alive connection.
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
         def log_message(self, format: str, *args: object) -> None:
             pass
