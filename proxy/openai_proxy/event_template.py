@@ -20,20 +20,21 @@ _PROBES = {'probe \u2603 " \\ \n': b'"probe \\u2603 \\" \\\\ \\n"', "": b'""'}
 class EventTemplate:
     """The bytes before and after the text's string literal in a content-only event line."""
 
-    __slots__ = ("_shortest", "prefix", "suffix")
+    __slots__ = ("_start", "_stop", "prefix", "suffix")
 
     def __init__(self, prefix: bytes, suffix: bytes) -> None:
         self.prefix = prefix
         self.suffix = suffix
-        self._shortest = len(prefix) + len(suffix) + 2  # room for at least `""`
+        self._start = len(prefix)
+        self._stop = len(prefix) + len(suffix) + 2  # the shortest line: the literal `""`
 
     def text_of(self, line: bytes) -> str | None:
         """The text of `line` if it is this template around exactly one JSON string, else None."""
-        if len(line) < self._shortest or not line.startswith(self.prefix) or not line.endswith(self.suffix):
+        if len(line) < self._stop or not line.startswith(self.prefix) or not line.endswith(self.suffix):
             return None
         try:
             # json.loads decodes bytes the same way; the cuts fall on ASCII quotes, so piecewise is whole.
-            literal = line[len(self.prefix) : len(line) - len(self.suffix)].decode("utf-8", "surrogatepass")
+            literal = line[self._start : len(line) - len(self.suffix)].decode("utf-8", "surrogatepass")
             if literal[0] != '"':
                 return None
             text, end = scanstring(literal, 1)

@@ -62,14 +62,15 @@ def read_generation(
     """
     shaping = _TextShaping(request) if dialect != "openai" else None
     reader = StreamReader()
+    feed, expired = reader.feed, deadline.expired  # looked up once: this loop runs per token
     try:
         for part in parts:
-            for delta in reader.feed(part):
+            for delta in feed(part):
                 if _observe(delta, report, shaping):
                     yield delta
             if reader.failure:
                 raise reader.failure
-            if deadline.expired() and not report.finish_reason:
+            if expired() and not report.finish_reason:
                 report.cut_at_deadline = True
                 return
         for delta in reader.finish():

@@ -20,7 +20,7 @@ _SSE_FIELDS = (b"event:", b"id:", b"retry:", b":")
 _scan_json = json.JSONDecoder().scan_once  # json.loads less its per-call Python layers
 
 
-@dataclass
+@dataclass(slots=True)
 class Delta:
     """What one container event adds to the answer."""
 
@@ -113,6 +113,8 @@ class StreamReader:
     def feed(self, part: bytes) -> list[Delta]:
         if self._raw is not None:
             self._raw.append(part)
+        if not self._pending and part.endswith(b"\n"):  # the usual part: whole lines
+            return self._parse(part.split(b"\n"))
         if b"\n" not in part:
             self._pending.append(part)
             return []
@@ -140,6 +142,8 @@ class StreamReader:
         deltas = []
         template = self._template
         for line in lines:
+            if not line:
+                continue
             if template is not None:
                 text = template.text_of(line)
                 if text is not None:
