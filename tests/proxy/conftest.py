@@ -9,16 +9,10 @@ import pytest
 
 from openai_proxy import auth, aws
 from openai_proxy.local_server import serve_in_thread
+from tests.fakes import FAKE_AWS
 from tests.fakes.sagemaker_runtime import FakeSageMakerRuntime
 from tests.proxy.events import API_KEY, ENDPOINT, MODEL_ID
 
-FAKE_AWS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_REGION": "us-east-1",
-}
 PROXY_VARIABLES = (
     "SAGEMAKER_ENDPOINT_NAME",
     "MODEL_ID",

@@ -8,18 +8,12 @@ import pytest
 
 from openai_proxy import auth, aws
 from openai_proxy.local_server import serve_in_thread
+from tests.fakes import FAKE_AWS
 from tests.fakes.sagemaker_runtime import FakeSageMakerRuntime
 
 API_KEY = "smoke-test-key-0123456789"
 MODEL_ID = "fake-model"
 ENDPOINT = "fake-endpoint"
-FAKE_AWS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_REGION": "us-east-1",
-}
 PROXY_VARIABLES = ("API_KEY_PARAMETER", "AUTH_DISABLED", "BACKEND_DIALECT", "AWS_PROFILE", "AWS_ENDPOINT_URL")
 
 
