@@ -7,7 +7,8 @@ set -euo pipefail
 conf_dir=/etc/openwebui
 fstab=/etc/fstab
 
-log() { printf '%s openwebui-start: %s\n' "$(date -Is)" "$*"; }
+# To stderr: functions whose stdout is captured (a device path, a secret) log too.
+log() { printf '%s openwebui-start: %s\n' "$(date -Is)" "$*" >&2; }
 
 retry() {
   local attempt

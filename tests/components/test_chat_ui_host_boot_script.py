@@ -132,3 +132,33 @@ def test_an_unreadable_secret_keeps_the_previous_env_file(tmp_path):
     assert result.returncode != 0
     assert previous.read_text() == "FROM_LAST_BOOT=1\n"
     assert calls(tmp_path).count(f"--name {failing}") == 10  # retried before giving up
+
+
+def test_a_secret_read_on_a_retry_lands_intact_in_the_env_file(tmp_path):
+    write_parameters(tmp_path)
+    # The script's own `log` (not the silent stub), and an SSM that fails each parameter's first read.
+    body = r"""
+eval "$(grep '^log()' "$START_SCRIPT")"
+aws() {
+  local name
+  name="$(sed -n 's/.*--name \([^ ]*\).*/\1/p' <<<"$*")"
+  if [[ ! -e "$WORK/tried-${name//\//_}" ]]; then
+    : >"$WORK/tried-${name//\//_}"
+    return 255
+  fi
+  echo "value-of-$name"
+}
+write_env_file
+"""
+
+    result = run_script(tmp_path, body)
+
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "conf" / "openwebui.env").read_text() == (
+        "WEBUI_AUTH=true\n"
+        "OPENAI_API_BASE_URL=https://api.example/v1\n"
+        "OPENAI_API_KEY=value-of-/s/proxy/api-key\n"
+        "WEBUI_ADMIN_PASSWORD=value-of-/s/ui/admin-password\n"
+        "WEBUI_SECRET_KEY=value-of-/s/ui/key\n"
+    )
+    assert "attempt 1 failed: read_parameter eu-west-1" in result.stderr  # logged, beside the values
