@@ -362,13 +362,17 @@ def _cidr_problems(key: str, value: str, *, required: bool) -> list[str]:
     if not value:
         return [f"{key}: required; give a CIDR such as 203.0.113.7/32."] if required else []
     try:
-        ipaddress.ip_network(value, strict=True)
+        network = ipaddress.ip_network(value, strict=True)
     except ValueError:
         try:
             network = ipaddress.ip_network(value, strict=False)
         except ValueError:
             return [f"{key}: {value!r} is not a CIDR; give one like 203.0.113.7/32."]
-        return [f"{key}: {value!r} has host bits set; did you mean {network}?"]
+        if network.version == 4:
+            return [f"{key}: {value!r} has host bits set; did you mean {network}?"]
+    # The security group rules are `cidr_ipv4`: the host has no IPv6 address to reach.
+    if network.version != 4:
+        return [f"{key}: {value!r} is not an IPv4 CIDR; give one like 203.0.113.7/32."]
     return []
 
 

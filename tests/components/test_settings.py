@@ -94,6 +94,9 @@ def test_prod_stack_autoscales_one_to_three_behind_narrow_cidrs(pulumi_mocks, st
         ({"modelId": "gpt2", "uiAllowedCidr": "10.0.0.300/32"}, "uiAllowedCidr", "not a CIDR"),
         ({"modelId": "gpt2", "uiAllowedCidr": "203.0.113.7/24"}, "uiAllowedCidr", "did you mean 203.0.113.0/24"),
         ({"modelId": "gpt2", "sshAllowedCidr": "203.0.113.7/32"}, "sshAllowedCidr", "sshKeyName"),
+        # The security group rules take IPv4 CIDRs only (cidr_ipv4); AWS would reject these mid-deploy.
+        ({"modelId": "gpt2", "uiAllowedCidr": "2001:db8::/32"}, "uiAllowedCidr", "IPv4"),
+        ({"modelId": "gpt2", "sshKeyName": "me", "sshAllowedCidr": "2001:db8::1/128"}, "sshAllowedCidr", "IPv4"),
         ({"modelId": "gpt2", "subnetId": "subnet-0123456789abcdef0"}, "subnetId", "needs vpcId"),
         ({"modelId": "gpt2", "vpcId": "vpc-0123456789abcdef0"}, "vpcId", "needs subnetId"),
         ({"modelId": "gpt2", "vpcId": "default"}, "vpcId", "not a VPC id"),
