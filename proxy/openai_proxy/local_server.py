@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import json
 import socket
 import sys
 import threading
@@ -20,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
 from openai_proxy.config import MAX_BODY_BYTES, load_settings
+from openai_proxy.errors import openai_error
 from openai_proxy.handler import stream_handler
 from openai_proxy.lambda_runtime import StreamingResponse
 
@@ -53,16 +55,12 @@ class ProxyRequestHandler(BaseHTTPRequestHandler):
         pass  # the handler already logs one JSON line per request
 
     def _serve(self) -> None:
-        length = int(self.headers.get("content-length") or 0)
+        raw_length = self.headers.get("content-length") or "0"
+        length = int(raw_length) if raw_length.strip().isdigit() else -1
+        if length < 0:  # the body's end is unknown: answer, then close rather than misread the stream
+            return self._refuse(400, "The Content-Length header is not a number of bytes.", None)
         if length > MAX_BODY_BYTES * 2:
-            self._send(
-                413,
-                {"content-type": "application/json"},
-                b'{"error":{"message":"Request too large.",'
-                b'"type":"invalid_request_error","param":null,"code":"request_too_large"}}',
-            )
-            self.close_connection = True
-            return
+            return self._refuse(413, "Request too large.", "request_too_large")
         body = self.rfile.read(length) if length else b""
         request_id = str(uuid.uuid4())
         response = stream_handler(
@@ -73,6 +71,11 @@ class ProxyRequestHandler(BaseHTTPRequestHandler):
             self._stream(response)
         else:  # a JSON answer: whole, with its length, as before
             self._send(response.status, dict(response.headers), b"".join(response.body))
+
+    def _refuse(self, status: int, message: str, code: str | None) -> None:
+        body = json.dumps(openai_error(message, "invalid_request_error", None, code)).encode()
+        self._send(status, {"content-type": "application/json"}, body)
+        self.close_connection = True
 
     def _send(self, status: int, headers: dict[str, str], data: bytes) -> None:
         self.send_response(status)

@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import urllib.request
+from urllib.parse import urlsplit
+
+import pytest
 
 from openai_proxy.local_server import to_event
 from tests.proxy.events import API_KEY
@@ -58,3 +62,16 @@ def test_cli_prints_where_it_listens_and_stops_on_ctrl_c(proxy_env):
     assert process.returncode == 0
     assert "stopped" in out
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("length", ["abc", "-1"])
+def test_a_malformed_content_length_gets_a_400_not_a_dropped_connection(local_proxy, length):
+    host, port = urlsplit(local_proxy).netloc.split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as conn:
+        conn.sendall(f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\n{{}}".encode())
+        reply = conn.makefile("rb").read()  # the server closes the connection after answering
+    status, _, rest = reply.partition(b"\r\n")
+    assert status.startswith(b"HTTP/1.1 400 ")
+    error = json.loads(rest.partition(b"\r\n\r\n")[2])["error"]
+    assert error["type"] == "invalid_request_error"
+    assert "Content-Length" in error["message"]
