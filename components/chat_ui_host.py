@@ -27,6 +27,12 @@ UI_PORT = 80  # the host's port; the container listens on 8080 and docker maps 8
 SSH_PORT = 22
 DATA_DEVICE_NAME = "/dev/sdf"  # shows as an NVMe device on Nitro; the boot script finds it by volume id
 ROOT_VOLUME_GB = 30  # AL2023 plus the OpenWebUI image (several GB)
+SESSION_CHANNEL_ACTIONS = [
+    "ssmmessages:CreateControlChannel",
+    "ssmmessages:CreateDataChannel",
+    "ssmmessages:OpenControlChannel",
+    "ssmmessages:OpenDataChannel",
+]
 DEFAULT_ADMIN_EMAIL = "admin@example.com"
 
 
@@ -157,10 +163,28 @@ class ChatUiHost(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        aws.iam.RolePolicyAttachment(
-            f"{name}-ssm-core",
-            role=role.name,
-            policy_arn=aws.iam.ManagedPolicy.AMAZON_SSM_MANAGED_INSTANCE_CORE,
+        # Session Manager only. Not AmazonSSMManagedInstanceCore: it grants ssm:GetParameter(s) on
+        # every parameter in the account, and this host must read exactly its own three.
+        invoke = pulumi.InvokeOutputOptions(parent=self)
+        own_instances = pulumi.Output.format(
+            "arn:{0}:ec2:{1}:{2}:instance/*",
+            aws.get_partition_output(opts=invoke).partition,
+            aws.get_region_output(opts=invoke).region,
+            aws.get_caller_identity_output(opts=invoke).account_id,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-session-manager",
+            role=role.id,
+            policy=pulumi.Output.json_dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {"Effect": "Allow", "Action": "ssm:UpdateInstanceInformation", "Resource": own_instances},
+                        # The Session Manager channels have no resource to scope to: AWS requires "*".
+                        {"Effect": "Allow", "Action": SESSION_CHANNEL_ACTIONS, "Resource": "*"},
+                    ],
+                }
+            ),
             opts=child,
         )
         read_secrets = aws.iam.RolePolicy(
@@ -239,7 +263,9 @@ class ChatUiHost(pulumi.ComponentResource):
             metadata_options={
                 "http_endpoint": "enabled",
                 "http_tokens": "required",  # IMDSv2 only
-                "http_put_response_hop_limit": 2,  # one hop more for processes in containers
+                # One hop: the host's own aws CLI reaches the metadata service, the OpenWebUI container
+                # (a hop further) cannot, so nothing in it can take the instance role's credentials.
+                "http_put_response_hop_limit": 1,
             },
             root_block_device={"encrypted": True, "volume_type": "gp3", "volume_size": ROOT_VOLUME_GB},
             user_data=user_data,

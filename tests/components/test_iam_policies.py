@@ -6,7 +6,11 @@ import pytest
 
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 # Actions AWS offers no resource-level scoping for.
-UNSCOPABLE = {"ecr:GetAuthorizationToken", "cloudwatch:PutMetricData"}
+UNSCOPABLE = {
+    "ecr:GetAuthorizationToken",
+    "cloudwatch:PutMetricData",
+    *(f"ssmmessages:{verb}{channel}Channel" for verb in ("Create", "Open") for channel in ("Control", "Data")),
+}
 
 
 @pytest.fixture
