@@ -17,7 +17,8 @@ ROUTES = (
     "POST /v1/chat/completions",
     "POST /v1/completions",
     "GET /v1/models",
-    "GET /v1/models/{model}",
+    # Greedy: Hugging Face ids have a slash (GET /v1/models/Qwen/Qwen2.5-1.5B-Instruct).
+    "GET /v1/models/{model+}",
     "GET /health",
 )
 # API Gateway's ceiling for an HTTP API integration; it cannot be raised.
@@ -181,5 +182,5 @@ class ChatApi(pulumi.ComponentResource):
 
 
 def route_slug(route_key: str) -> str:
-    """`GET /v1/models/{model}` → `get-v1-models-model`: a readable, unique child resource name."""
-    return "-".join(part for part in route_key.lower().replace("{", "").replace("}", "").replace("/", " ").split())
+    """`GET /v1/models/{model+}` → `get-v1-models-model`: a readable, unique child resource name."""
+    return "-".join(route_key.lower().translate(str.maketrans("/", " ", "{}+")).split())

@@ -29,7 +29,7 @@ def test_openai_routes_and_health_go_to_the_single_lambda_integration(run):
             "POST /v1/chat/completions",
             "POST /v1/completions",
             "GET /v1/models",
-            "GET /v1/models/{model}",
+            "GET /v1/models/{model+}",
             "GET /health",
         }
     )

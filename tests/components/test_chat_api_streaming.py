@@ -66,7 +66,7 @@ def test_every_route_has_a_method_on_the_resource_of_its_path(run):
         "/v1/chat/completions",
         "/v1/completions",
         "/v1/models",
-        "/v1/models/{model}",
+        "/v1/models/{model+}",
     ]
 
 
