@@ -26,6 +26,7 @@ import json
 import re
 import socket
 import struct
+import sys
 import threading
 import zlib
 from collections import deque
@@ -340,7 +341,7 @@ class FakeSageMakerRuntime:
         self._held: list[StreamReply] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
+        self._server = _QuietServer(("127.0.0.1", 0), _make_handler(self))
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -400,6 +401,14 @@ class FakeSageMakerRuntime:
             self._held.append(reply)
         while not reply.release.wait(0.05) and not self._stopping.is_set():
             pass
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """A client that hangs up mid-answer (as the proxy does at a deadline or an error) is normal here."""
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 def _make_handler(fake: FakeSageMakerRuntime) -> type[BaseHTTPRequestHandler]:
