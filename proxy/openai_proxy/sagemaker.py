@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+from botocore.eventstream import ParserError as EventStreamParserError
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -73,6 +74,8 @@ class PayloadStream:
                 raise DeadlineReached from exc
             except (BotoCoreError, Urllib3Error, OSError) as exc:
                 raise StreamFailure("the connection to the model was lost", "model_stream_error") from exc
+            except EventStreamParserError as exc:  # a frame with a bad checksum or length (not a BotoCoreError)
+                raise StreamFailure("the model's response stream was malformed", "model_stream_error") from exc
             part = event.get("PayloadPart")
             if part:
                 yield part.get("Bytes") or b""

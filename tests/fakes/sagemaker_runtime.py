@@ -182,6 +182,7 @@ class StreamReply:
     content_type: str = "text/event-stream"
     error: tuple[str, str] | None = None  # (ModelStreamError | InternalStreamFailure, message)
     hold_after: int | None = None
+    raw_tail: bytes = b""  # written as is after the parts' frames: e.g. a frame with a bad checksum
     release: threading.Event = field(default_factory=threading.Event)
     sent: threading.Event = field(default_factory=threading.Event)  # set once all parts were written
 
@@ -482,6 +483,8 @@ def _make_handler(fake: FakeSageMakerRuntime) -> type[BaseHTTPRequestHandler]:
                 self._chunk(payload_part_frame(part))
             if reply.hold_after is not None and reply.hold_after >= len(reply.parts):
                 fake._hold(reply)
+            if reply.raw_tail:
+                self._chunk(reply.raw_tail)
             if reply.error is not None:
                 kind, message = reply.error
                 self._chunk(error_frame(kind, message, "ModelError" if kind == "ModelStreamError" else None))

@@ -13,6 +13,7 @@ from tests.fakes.sagemaker_runtime import (
     lmi_chat_jsonlines,
     lmi_token_lines,
     one_part_per_line,
+    payload_part_frame,
     split_every,
     tgi_token_sse,
     vllm_chat_sse,
@@ -158,6 +159,27 @@ def test_failure_mid_stream_without_streaming_is_502(proxy_env):
     response = post_chat(False)
     assert response["statusCode"] == 502
     assert "boom" in body_of(response)["error"]["message"]
+
+
+def _corrupt_frame() -> bytes:
+    frame = bytearray(payload_part_frame(b'data: {"choices":[{"index":0,"delta":{"content":"lost"}}]}\n\n'))
+    frame[-1] ^= 0xFF  # the message checksum no longer matches: botocore raises ChecksumMismatch
+    return bytes(frame)
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "plain"])
+def test_a_corrupt_event_stream_frame_is_a_model_stream_failure_not_a_crash(proxy_env, stream):
+    proxy_env.script(StreamReply([vllm_chat_sse(["Hi"])[:150]], raw_tail=_corrupt_frame()))
+
+    response = post_chat(stream)  # raised botocore's ChecksumMismatch out of the handler (a bare 502 from the gateway)
+
+    if stream:
+        assert response["statusCode"] == 200
+        error = sse_events(response)[-1]["error"]
+        assert (error["type"], error["code"]) == ("server_error", "model_stream_error")
+    else:
+        assert response["statusCode"] == 502
+        assert body_of(response)["error"]["code"] == "model_stream_error"
 
 
 def test_container_error_line_mid_stream_ends_with_an_error_event(proxy_env, monkeypatch):
