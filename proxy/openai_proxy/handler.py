@@ -27,7 +27,11 @@ def handler(event: Any, context: Any = None) -> dict:
     exchange = Exchange(event, context)
     reply = exchange.reply
     # The HTTP API cannot stream: a streamed answer goes back as one text/event-stream body.
-    body = reply.body if isinstance(reply.body, dict | bytes) else b"".join(reply.body)
+    try:
+        body = reply.body if isinstance(reply.body, dict | bytes) else b"".join(reply.body)
+    except Exception as exc:  # nothing was sent yet: the client gets a proper 500, not the gateway's bare one
+        reply = exchange.reply = exchange._error_reply(exchange._unexpected(exc))
+        body = reply.body
     headers = exchange.response_headers()
     if isinstance(body, bytes):
         response = http_response(reply.status, body.decode("utf-8", "replace"), reply.content_type, headers)

@@ -98,3 +98,21 @@ def test_no_first_byte_before_the_deadline_is_504():
 
     error = api_error_from_aws(ReadTimeoutError(endpoint_url="http://x"))
     assert (error.status, error.code) == (504, "timeout")
+
+
+def test_an_unexpected_failure_while_a_buffered_stream_is_generated_is_a_500_not_a_crash(proxy_env, monkeypatch):
+    from openai_proxy import sse
+
+    def broken(*args, **kwargs):
+        yield from ()
+        raise RuntimeError("a bug while reading the model's stream")
+
+    monkeypatch.setattr(sse, "read_generation", broken)
+
+    response = handler(api_event("POST", "/v1/chat/completions", chat(stream=True)))  # raised out of the handler
+
+    assert response["statusCode"] == 500
+    error = body_of(response)["error"]
+    assert error["type"] == "server_error"
+    assert "req-1" in error["message"]
+    assert "RuntimeError" not in response["body"]
