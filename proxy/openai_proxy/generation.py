@@ -68,6 +68,9 @@ def read_generation(
             for delta in feed(part):
                 if _observe(delta, report, shaping):
                     yield delta
+                if shaping is not None and shaping.stopped:  # a stop the container was not told of
+                    report.finish_reason = "stop"
+                    return
             if reader.failure:
                 raise reader.failure
             if expired() and not report.finish_reason:
@@ -117,6 +120,11 @@ class _TextShaping:
             stops.append(TURN_STOP)
         self._stops = StopTrimmer(stops)
         self._started = request.kind != "chat"
+
+    @property
+    def stopped(self) -> bool:
+        """A stop sequence was found: the answer is complete, whatever the container streams next."""
+        return self._stops.stopped
 
     def shape(self, delta: Delta, *, last: bool) -> str:
         text = delta.content

@@ -264,3 +264,26 @@ def test_streaming_core_yields_each_event_as_its_part_arrives(proxy_env):
     assert b" later" in rest
     assert rest.endswith(b"data: [DONE]\n\n")
     exchange.finish()
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+def test_text_dialect_stop_found_by_the_proxy_ends_the_answer_with_stop(proxy_env, monkeypatch, stream):
+    # Four stops of the client's leave no room for the turn stop in TGI's four: only the proxy sees it.
+    monkeypatch.setenv("BACKEND_DIALECT", "tgi")
+    monkeypatch.setenv("REQUEST_DEADLINE_SECONDS", "3")
+    parts = one_part_per_line(tgi_token_sse([" Sure", ".", "\nUser:", " and", " more"], finish_reason="length"))
+    reply = StreamReply(parts, hold_after=4)  # the model babbles on (and stalls) after the stop
+    proxy_env.script(reply)
+
+    try:
+        response = post_chat(stream, stop=["W", "X", "Y", "Z"])
+    finally:
+        reply.release.set()
+
+    if stream:
+        events = sse_events(response)
+        assert streamed_text(events) == "Sure."
+        assert [e["choices"][0]["finish_reason"] for e in events if isinstance(e, dict)][-1] == "stop"
+    else:
+        answer = body_of(response)["choices"][0]
+        assert (answer["message"]["content"], answer["finish_reason"]) == ("Sure.", "stop")
