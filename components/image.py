@@ -8,8 +8,10 @@ from dataclasses import dataclass
 # The vLLM DLC for SageMaker, pinned: a new tag is a deliberate change (README lists the pinned one).
 VLLM_DLC_REPOSITORY = "vllm"
 VLLM_DLC_TAG = "0.27.1-gpu-py312-cu130-ubuntu22.04-sagemaker"
-# CUDA 13 images need the inference AMI whose driver supports them (aws/deep-learning-containers docs/vllm).
-CUDA13_INFERENCE_AMI_VERSION = "al2-ami-sagemaker-inference-gpu-3-1"
+# CUDA 13 images need the inference AMI whose driver supports them: al2023-…-gpu-4-1 has NVIDIA driver 580
+# and CUDA 13.0 (the API reference of ProductionVariant.InferenceAmiVersion, also in botocore's model);
+# al2-…-gpu-3-1 stops at driver 550 / CUDA 12.4, where a cu130 container never becomes healthy.
+CUDA13_INFERENCE_AMI_VERSION = "al2023-ami-sagemaker-inference-gpu-4-1"
 
 DEFAULT_DLC_ACCOUNT = "763104351884"
 # Regions whose DLC registry is not the default account (docs/reference/region_availability.md).

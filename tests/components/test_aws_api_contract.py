@@ -52,6 +52,27 @@ def test_production_variant_matches_the_sagemaker_api(run):
     assert re.fullmatch(name.metadata["pattern"], variant["variantName"])
 
 
+def _ami_cuda_versions():
+    """Each GPU inference AMI's CUDA version (major, minor), as the API documents InferenceAmiVersion."""
+    text = re.sub(r"<[^>]+>", " ", _member("sagemaker", "ProductionVariant", "InferenceAmiVersion").documentation)
+    return {
+        ami: (int(major), int(minor))
+        for ami, major, minor in re.findall(r"(\S+-gpu-\S+)\s+Accelerator: GPU.*?CUDA version: (\d+)\.(\d+)", text)
+    }
+
+
+def test_inference_ami_has_the_cuda_driver_the_image_is_built_for(run):
+    # A CUDA 13 image (tag …-cu130-…) on a host whose driver only goes to CUDA 12 never passes its health
+    # check: the endpoint fails after the whole start-up timeout. The API's own documentation says which
+    # CUDA version each inference AMI's driver supports.
+    image = run.one("aws:sagemaker/model:Model").inputs["primaryContainer"]["image"]
+    (variant,) = run.one("aws:sagemaker/endpointConfiguration:EndpointConfiguration").inputs["productionVariants"]
+    built_for = re.search(r"[-_]cu(\d\d)(\d)", image.rsplit(":", 1)[-1])
+    assert built_for, image
+    ami_cuda = _ami_cuda_versions()[variant["inferenceAmiVersion"]]
+    assert ami_cuda >= (int(built_for[1]), int(built_for[2])), (variant["inferenceAmiVersion"], ami_cuda, image)
+
+
 def test_container_environment_fits_the_sagemaker_api(run):
     env = run.one("aws:sagemaker/model:Model").inputs["primaryContainer"]["environment"]
     env_shape = _member("sagemaker", "ContainerDefinition", "Environment")
