@@ -61,9 +61,9 @@ class ChatUiHostArgs:
 
 
 def ami_architecture(instance_type: str) -> str:
-    """AL2023 image architecture for an instance type: Graviton families (t4g, m7g, c7gn…) are arm64."""
+    """AL2023 image architecture for an instance type: Graviton families (a1, t4g, m7g, c7gn…) are arm64."""
     family = instance_type.split(".", 1)[0]
-    return "arm64" if re.fullmatch(r"[a-z]+\d+g[a-z]*", family) else "x86_64"
+    return "arm64" if family == "a1" or re.fullmatch(r"[a-z]+\d+g[a-z]*", family) else "x86_64"
 
 
 class ChatUiHost(pulumi.ComponentResource):

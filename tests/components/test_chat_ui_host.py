@@ -281,7 +281,10 @@ def test_user_data_fits_in_16_kb_and_passes_shellcheck(pulumi_mocks, tmp_path):
     assert result.returncode == 0, result.stdout
 
 
-@pytest.mark.parametrize(("instance_type", "arch"), [("t3.small", "x86_64"), ("m7g.large", "arm64")])
+@pytest.mark.parametrize(
+    ("instance_type", "arch"),
+    [("t3.small", "x86_64"), ("m7g.large", "arm64"), ("g4dn.xlarge", "x86_64"), ("a1.medium", "arm64")],
+)
 def test_ami_architecture_follows_the_instance_family(instance_type, arch):
     from components.chat_ui_host import ami_architecture
 
