@@ -55,13 +55,18 @@ class ProxyRequestHandler(BaseHTTPRequestHandler):
         pass  # the handler already logs one JSON line per request
 
     def _serve(self) -> None:
-        raw_length = self.headers.get("content-length") or "0"
-        length = int(raw_length) if raw_length.strip().isdigit() else -1
-        if length < 0:  # the body's end is unknown: answer, then close rather than misread the stream
-            return self._refuse(400, "The Content-Length header is not a number of bytes.", None)
-        if length > MAX_BODY_BYTES * 2:
-            return self._refuse(413, "Request too large.", "request_too_large")
-        body = self.rfile.read(length) if length else b""
+        if "chunked" in (self.headers.get("transfer-encoding") or "").lower():
+            body = self._read_chunked()
+            if body is None:
+                return
+        else:
+            raw_length = self.headers.get("content-length") or "0"
+            length = int(raw_length) if raw_length.strip().isdigit() else -1
+            if length < 0:  # the body's end is unknown: answer, then close rather than misread the stream
+                return self._refuse(400, "The Content-Length header is not a number of bytes.", None)
+            if length > MAX_BODY_BYTES * 2:
+                return self._refuse(413, "Request too large.", "request_too_large")
+            body = self.rfile.read(length) if length else b""
         request_id = str(uuid.uuid4())
         response = stream_handler(
             to_event(self.command, self.path, self.headers.items(), body, self.client_address[0], request_id),
@@ -71,6 +76,28 @@ class ProxyRequestHandler(BaseHTTPRequestHandler):
             self._stream(response)
         else:  # a JSON answer: whole, with its length, as before
             self._send(response.status, dict(response.headers), b"".join(response.body))
+
+    def _read_chunked(self) -> bytes | None:
+        """A `Transfer-Encoding: chunked` request body; None after refusing a malformed or oversized one."""
+        data = bytearray()
+        while True:
+            size_line = self.rfile.readline(1024).split(b";", 1)[0].strip()
+            try:
+                size = int(size_line, 16) if size_line.isalnum() else -1
+                if size < 0:
+                    raise ValueError(size_line)
+            except ValueError:
+                self._refuse(400, "The chunked request body is malformed.", None)
+                return None
+            if size == 0:
+                while self.rfile.readline(1024).strip():  # trailers, up to the blank line
+                    pass
+                return bytes(data)
+            if len(data) + size > MAX_BODY_BYTES * 2:
+                self._refuse(413, "Request too large.", "request_too_large")
+                return None
+            data += self.rfile.read(size)
+            self.rfile.readline(1024)  # the CRLF after the chunk
 
     def _refuse(self, status: int, message: str, code: str | None) -> None:
         body = json.dumps(openai_error(message, "invalid_request_error", None, code)).encode()

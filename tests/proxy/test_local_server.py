@@ -75,3 +75,19 @@ def test_a_malformed_content_length_gets_a_400_not_a_dropped_connection(local_pr
     error = json.loads(rest.partition(b"\r\n\r\n")[2])["error"]
     assert error["type"] == "invalid_request_error"
     assert "Content-Length" in error["message"]
+
+
+def test_a_chunked_request_body_is_read_and_the_connection_stays_usable(local_proxy):
+    host, port = urlsplit(local_proxy).netloc.split(":")
+    body = json.dumps({"messages": [{"role": "user", "content": "Hi"}]}).encode()
+    head = f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {API_KEY}\r\n"
+    chunked = f"{head}Transfer-Encoding: chunked\r\n\r\n".encode()
+    chunked += b"%x\r\n%s\r\n%x\r\n%s\r\n0\r\n\r\n" % (10, body[:10], len(body) - 10, body[10:])
+    second = f"GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {API_KEY}\r\nConnection: close\r\n\r\n"
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(chunked + second.encode())  # the second request right behind the first, on one connection
+        replies = conn.makefile("rb").read()
+    first = replies.partition(b"\r\n")[0]
+    assert first.startswith(b"HTTP/1.1 200 "), replies[:300]
+    assert b'"chat.completion"' in replies
+    assert b'"object": "list"' in replies  # the models list: the chunked body was not read as a request
