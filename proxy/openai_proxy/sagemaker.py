@@ -144,7 +144,7 @@ def api_error_from_aws(exc: Exception) -> ApiError:
 
 
 def _model_error(response: dict, message: str, detail: str) -> ApiError:
-    """The container answered with an error: its 4xx is the client's (400), its 5xx the model's (502)."""
+    """The container answered with an error: its 4xx is the client's (400; 429 stays 429), its 5xx the model's (502)."""
     original_status = response.get("OriginalStatusCode")
     original = response.get("OriginalMessage") or message
     with contextlib.suppress(ValueError, TypeError, RecursionError):
@@ -152,6 +152,14 @@ def _model_error(response: dict, message: str, detail: str) -> ApiError:
         if isinstance(parsed, dict):
             original = container_error_message(parsed)
     text = scrub(str(original)) or "The model rejected the request."
+    if original_status == 429:  # the container is overloaded (TGI's full queue): retry, like SageMaker's throttling
+        return ApiError(
+            429,
+            f"The model is overloaded; retry shortly. {text}",
+            code="rate_limit_exceeded",
+            retry_after=2,
+            detail=detail,
+        )
     if isinstance(original_status, int) and 400 <= original_status < 500:
         code = "context_length_exceeded" if "context length" in text.lower() else "model_rejected_request"
         return ApiError(400, text, code=code, detail=detail)

@@ -37,6 +37,13 @@ VLLM_CONTEXT_ERROR = json.dumps(
             False,
         ),
         (ErrorReply.model_error(500, "CUDA error: device-side assert triggered"), 502, "model_error", False),
+        # TGI's queue is full: the client should back off and retry, not be told its request is bad.
+        (
+            ErrorReply.model_error(429, '{"error": "Model is overloaded", "error_type": "overloaded"}'),
+            429,
+            "rate_limit_exceeded",
+            True,
+        ),
         (ErrorReply.internal_failure(), 502, "upstream_error", False),
         (ErrorReply.validation("Request payload is too large"), 400, None, False),
     ],
