@@ -12,6 +12,10 @@ VLLM_DLC_TAG = "0.27.1-gpu-py312-cu130-ubuntu22.04-sagemaker"
 # and CUDA 13.0 (the API reference of ProductionVariant.InferenceAmiVersion, also in botocore's model);
 # al2-…-gpu-3-1 stops at driver 550 / CUDA 12.4, where a cu130 container never becomes healthy.
 CUDA13_INFERENCE_AMI_VERSION = "al2023-ami-sagemaker-inference-gpu-4-1"
+# CUDA 12 images need one too: SageMaker's default GPU host AMI has an older driver ("GPU deployments require
+# inference_ami_version", aws/deep-learning-containers docs/vllm/deployment/sagemaker.md). Driver 550 runs
+# every CUDA 12.x image (CUDA minor version compatibility).
+CUDA12_INFERENCE_AMI_VERSION = "al2-ami-sagemaker-inference-gpu-3-1"
 
 DEFAULT_DLC_ACCOUNT = "763104351884"
 # Regions whose DLC registry is not the default account (docs/reference/region_availability.md).
@@ -56,9 +60,10 @@ class EcrImage:
         return f"arn:{partition}:ecr:{self.region}:{self.account}:repository/{self.repository}"
 
     @property
-    def needs_cuda13_ami(self) -> bool:
-        """True for a CUDA 13 image (tag `…-cu13x-…`), which needs a newer inference AMI than the default."""
-        return bool(re.search(r"(^|[-_])cu13\d", self.reference))
+    def cuda_major_version(self) -> int | None:
+        """The CUDA major version the image is built for (tag `…-cu130-…` → 13), or None (CPU, Neuron…)."""
+        match = re.search(r"(?:^|[-_:])cu(\d\d)\d(?:$|[-_.])", self.reference)
+        return int(match[1]) if match else None
 
 
 def dlc_registry_account(region: str) -> str:
@@ -89,5 +94,5 @@ def serving_image(region: str, container_image: str = "") -> EcrImage:
 
 
 def inference_ami_version(image: EcrImage) -> str | None:
-    """The production variant's `inference_ami_version` the image needs, or None for SageMaker's default."""
-    return CUDA13_INFERENCE_AMI_VERSION if image.needs_cuda13_ami else None
+    """The production variant's `inference_ami_version` whose driver runs the image, or None for SageMaker's default."""
+    return {13: CUDA13_INFERENCE_AMI_VERSION, 12: CUDA12_INFERENCE_AMI_VERSION}.get(image.cuda_major_version or 0)

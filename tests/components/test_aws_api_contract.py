@@ -28,8 +28,11 @@ def _in_range(value, shape):
     return meta.get("min", value) <= value <= meta.get("max", value)
 
 
-@pytest.fixture(params=["dev", "prod", "lmi"])
+@pytest.fixture(params=["dev", "prod", "lmi", "cuda12"])
 def run(request, cached_run, stack_config):
+    if request.param == "cuda12":
+        image = "763104351884.dkr.ecr.us-east-1.amazonaws.com/vllm:0.14.0-gpu-py312-cu129-ubuntu22.04-sagemaker"
+        return cached_run({**API_ONLY, "modelId": "distilgpt2", "containerImage": image})
     if request.param == "lmi":
         image = "763104351884.dkr.ecr.us-east-1.amazonaws.com/djl-inference:0.36.0-lmi28.0.0-cu130"
         config = {"modelId": "distilgpt2", "backendDialect": "lmi", "containerImage": image, "maxModelLen": 2048}
@@ -67,10 +70,11 @@ def test_inference_ami_has_the_cuda_driver_the_image_is_built_for(run):
     # CUDA version each inference AMI's driver supports.
     image = run.one("aws:sagemaker/model:Model").inputs["primaryContainer"]["image"]
     (variant,) = run.one("aws:sagemaker/endpointConfiguration:EndpointConfiguration").inputs["productionVariants"]
-    built_for = re.search(r"[-_]cu(\d\d)(\d)", image.rsplit(":", 1)[-1])
+    built_for = re.search(r"[-_]cu(\d\d)\d", image.rsplit(":", 1)[-1])
     assert built_for, image
+    # CUDA's minor version compatibility: a driver of CUDA X.y runs every X.* image, never an (X+1).* one.
     ami_cuda = _ami_cuda_versions()[variant["inferenceAmiVersion"]]
-    assert ami_cuda >= (int(built_for[1]), int(built_for[2])), (variant["inferenceAmiVersion"], ami_cuda, image)
+    assert ami_cuda[0] >= int(built_for[1]), (variant["inferenceAmiVersion"], ami_cuda, image)
 
 
 def test_container_environment_fits_the_sagemaker_api(run):

@@ -3,6 +3,7 @@
 import pytest
 
 from components.image import (
+    CUDA12_INFERENCE_AMI_VERSION,
     CUDA13_INFERENCE_AMI_VERSION,
     inference_ami_version,
     parse_ecr_image,
@@ -54,10 +55,11 @@ def test_non_ecr_image_is_rejected():
     [
         ("0.27.1-gpu-py312-cu130-ubuntu22.04-sagemaker", CUDA13_INFERENCE_AMI_VERSION),
         ("0.36.0-lmi28.0.0-cu130", CUDA13_INFERENCE_AMI_VERSION),
-        ("0.14.0-gpu-py312-cu129-ubuntu22.04-sagemaker", None),
-        ("0.28.0-lmi10.0.0-cu124", None),
+        ("0.14.0-gpu-py312-cu129-ubuntu22.04-sagemaker", CUDA12_INFERENCE_AMI_VERSION),
+        ("0.28.0-lmi10.0.0-cu124", CUDA12_INFERENCE_AMI_VERSION),
+        ("2.1.0-neuronx-py310-sdk2.18.0-ubuntu20.04", None),
     ],
 )
-def test_only_cuda13_images_ask_for_the_newer_inference_ami(tag, ami):
+def test_each_cuda_major_version_gets_the_inference_ami_with_its_driver(tag, ami):
     image = parse_ecr_image(f"763104351884.dkr.ecr.us-east-1.amazonaws.com/vllm:{tag}")
     assert inference_ami_version(image) == ami

@@ -2,7 +2,7 @@
 
 import pytest
 
-from components.image import CUDA13_INFERENCE_AMI_VERSION, VLLM_DLC_TAG
+from components.image import CUDA12_INFERENCE_AMI_VERSION, CUDA13_INFERENCE_AMI_VERSION, VLLM_DLC_TAG
 
 MODEL = "aws:sagemaker/model:Model"
 CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
@@ -49,11 +49,13 @@ def test_the_region_s_vllm_dlc_runs_on_the_cuda13_inference_ami(run_program):
     assert _variant(run)["inferenceAmiVersion"] == CUDA13_INFERENCE_AMI_VERSION
 
 
-def test_container_image_override_is_used_and_a_cuda12_image_keeps_the_default_ami(run_program):
+def test_container_image_override_is_used_and_a_cuda12_image_runs_on_the_cuda12_inference_ami(run_program):
+    # SageMaker's default GPU host AMI has too old a driver for the CUDA 12 DLCs (aws/deep-learning-containers
+    # docs/vllm/deployment/sagemaker.md: "GPU deployments require inference_ami_version").
     image = "111122223333.dkr.ecr.eu-west-1.amazonaws.com/vllm:0.14.0-gpu-py312-cu129-ubuntu22.04-sagemaker"
     run = run_program({**API_ONLY, "modelId": "distilgpt2", "containerImage": image})
     assert _container(run)["image"] == image
-    assert _variant(run).get("inferenceAmiVersion") is None
+    assert _variant(run)["inferenceAmiVersion"] == CUDA12_INFERENCE_AMI_VERSION
 
 
 def test_startup_health_check_waits_long_enough_for_a_model_download(run_program):
