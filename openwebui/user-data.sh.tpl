@@ -6,9 +6,14 @@ set -euo pipefail
 exec >>/var/log/openwebui-setup.log 2>&1
 echo "$(date -Is) user data: start"
 
-if ! command -v docker >/dev/null 2>&1; then
-  dnf install -y -q docker
-fi
+# The network may not be up yet (the Elastic IP is attached while this runs): retry, don't give up.
+for attempt in 1 2 3 4 5 6 7 8 9 10; do
+  command -v docker >/dev/null 2>&1 && break
+  dnf install -y -q docker && break
+  echo "$(date -Is) user data: dnf install docker failed (attempt $attempt); retrying"
+  sleep $((attempt * 6))
+done
+command -v docker >/dev/null 2>&1 || { echo "$(date -Is) user data: docker could not be installed"; exit 1; }
 systemctl enable --now docker
 
 install -d -m 0700 /etc/openwebui
