@@ -192,9 +192,17 @@ def to_event(method: str, target: str, headers, body: bytes, source_ip: str, req
     }
 
 
+class ProxyServer(ThreadingHTTPServer):
+    """A client closing or resetting its connection (a kept-alive one, say) is normal: no traceback for it."""
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 def make_server(host: str = "127.0.0.1", port: int = 8000) -> ThreadingHTTPServer:
     """A ready server (port 0 picks a free one: read `server.server_address`); call serve_forever()."""
-    server = ThreadingHTTPServer((host, port), ProxyRequestHandler)
+    server = ProxyServer((host, port), ProxyRequestHandler)
     server.daemon_threads = True
     return server
 

@@ -91,3 +91,24 @@ def test_a_chunked_request_body_is_read_and_the_connection_stays_usable(local_pr
     assert first.startswith(b"HTTP/1.1 200 "), replies[:300]
     assert b'"chat.completion"' in replies
     assert b'"object": "list"' in replies  # the models list: the chunked body was not read as a request
+
+
+def test_a_client_resetting_its_kept_alive_connection_prints_no_traceback(capfd):
+    import struct
+    import time
+
+    from openai_proxy.local_server import serve_in_thread
+
+    server, thread = serve_in_thread("127.0.0.1", 0)
+    try:
+        conn = socket.create_connection(server.server_address[:2], timeout=5)
+        conn.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        conn.recv(65536)  # answered; the connection stays open for the next request
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.close()  # a reset, as an HTTP client pool discarding the connection may send
+        time.sleep(0.3)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+    assert "Traceback" not in capfd.readouterr().err
