@@ -14,7 +14,7 @@ from openai_proxy.auth import authorize
 from openai_proxy.config import load_settings
 from openai_proxy.deadline import Deadline
 from openai_proxy.errors import ApiError
-from openai_proxy.http_event import HttpRequest, http_response, json_response, parse_event
+from openai_proxy.http_event import HttpRequest, http_response, json_response, parse_event, request_id_of
 from openai_proxy.logs import log_request
 from openai_proxy.routes import PUBLIC, Call, Reply, resolve
 
@@ -72,7 +72,9 @@ class Exchange:
         self.started = time.perf_counter()
         self.settings = load_settings()
         deadline = Deadline.for_request(self.settings.deadline_seconds, context)
-        self.request, self.route, self.call, self.error = HttpRequest("", ""), None, None, None
+        # The request id first: a request refused while its event is read (bad body) still names it.
+        self.request = HttpRequest("", "", request_id=request_id_of(event, context))
+        self.route, self.call, self.error = None, None, None
         try:
             self.request = parse_event(event, context)
             self.route, function, param = resolve(self.request.method, self.request.path)

@@ -34,7 +34,7 @@ def parse_event(event: Any, context: Any = None) -> HttpRequest:
     """The parts of a 1.0 or 2.0 event the proxy uses; tolerant of missing pieces, strict about the body."""
     event = event if isinstance(event, dict) else {}
     ctx = _mapping(event.get("requestContext"))
-    request_id = _text(ctx.get("requestId")) or _text(getattr(context, "aws_request_id", "")) or str(uuid.uuid4())
+    request_id = request_id_of(event, context)
     if is_payload_v1(event):
         return _parse_v1(event, ctx, request_id)
     http = _mapping(ctx.get("http"))
@@ -47,6 +47,12 @@ def parse_event(event: Any, context: Any = None) -> HttpRequest:
         path = path.rstrip("/") or "/"
     headers = {str(k).lower(): _text(v) for k, v in _mapping(event.get("headers")).items()}
     return HttpRequest(method, path, headers, _body(event), request_id)
+
+
+def request_id_of(event: Any, context: Any = None) -> str:
+    """API Gateway's request id, else the Lambda's, else a fresh one (read before anything can fail)."""
+    ctx = _mapping(event.get("requestContext")) if isinstance(event, dict) else {}
+    return _text(ctx.get("requestId")) or _text(getattr(context, "aws_request_id", "")) or str(uuid.uuid4())
 
 
 def is_payload_v1(event: dict) -> bool:

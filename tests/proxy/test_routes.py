@@ -103,6 +103,16 @@ def test_body_over_the_cap_is_413(proxy_env):
     assert proxy_env.requests == []
 
 
+def test_a_body_refused_before_routing_still_names_the_request_id(proxy_env, capsys):
+    capsys.readouterr()
+    response = handler(
+        api_event("POST", "/v1/chat/completions", "not base64!", base64_body=False) | {"isBase64Encoded": True}
+    )
+    assert response["statusCode"] == 400
+    assert response["headers"]["x-request-id"] == "req-1"  # was "": the id was read with the body
+    assert '"request_id":"req-1"' in capsys.readouterr().out
+
+
 def test_named_stage_prefix_is_ignored(proxy_env):
     response = handler(api_event("GET", "/v1/models", stage="prod"))
     assert response["statusCode"] == 200
