@@ -26,7 +26,10 @@ def openai_request(request: CompletionRequest, served_model: str) -> dict[str, A
         body["prompt"] = request.prompt
     body["stream"] = True
     body["stream_options"] = {"include_usage": True}  # usage from the container, not estimated
-    body["max_tokens"] = request.max_tokens
+    if request.max_tokens_given:
+        body["max_tokens"] = request.max_tokens
+    # Else none: vLLM then allows what the context leaves (a fixed cap would make a long chat fail
+    # with "maximum context length" well before the context is full); read_generation applies the cap.
     if request.temperature is not None:
         body["temperature"] = request.temperature
     if request.top_p is not None:

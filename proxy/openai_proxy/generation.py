@@ -61,6 +61,9 @@ def read_generation(
     Never raises for the container's doing: failures and cuts are recorded in `report`.
     """
     shaping = _TextShaping(request) if dialect != "openai" else None
+    # The container was sent no max_tokens (openai dialect, none from the client): cap it here,
+    # counting content deltas (vLLM streams one token per delta).
+    budget = request.max_tokens if dialect == "openai" and not request.max_tokens_given else -1
     reader = StreamReader()
     feed, expired = reader.feed, deadline.expired  # looked up once: this loop runs per token
     try:
@@ -68,6 +71,11 @@ def read_generation(
             for delta in feed(part):
                 if _observe(delta, report, shaping):
                     yield delta
+                    if budget > 0 and delta.content:
+                        budget -= 1
+                        if budget == 0 and not delta.finish_reason:
+                            report.finish_reason = "length"
+                            return
                 if shaping is not None and shaping.stopped:  # a stop the container was not told of
                     report.finish_reason = "stop"
                     return

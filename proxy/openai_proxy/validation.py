@@ -24,6 +24,9 @@ class CompletionRequest:
     kind: str
     stream: bool
     max_tokens: int
+    """The client's max_tokens cut to MAX_OUTPUT_TOKENS, or MAX_OUTPUT_TOKENS when it set none."""
+    max_tokens_given: bool = True
+    """False when the client set no limit: the model may use its whole context, the proxy stops at the cap."""
     include_usage: bool = False
     temperature: float | None = None
     top_p: float | None = None
@@ -173,6 +176,7 @@ def _sampling(data: dict, settings: Settings) -> dict[str, Any]:
         "stream": stream,
         "include_usage": include_usage,
         "max_tokens": _max_tokens(data, settings),
+        "max_tokens_given": data.get("max_tokens") is not None or data.get("max_completion_tokens") is not None,
         "temperature": _number(data, "temperature", 0, 2),
         "top_p": _number(data, "top_p", 0, 1, low_open=True),
         "stop": _stop(data.get("stop")),

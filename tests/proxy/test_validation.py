@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from openai_proxy.handler import handler
-from tests.proxy.events import MODEL_ID, api_event, body_of, chat
+from tests.proxy.events import MODEL_ID, api_event, body_of, chat, sse_events, streamed_text
 
 USER = [{"role": "user", "content": "hi"}]
 TOOLS = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
@@ -84,8 +84,29 @@ def test_max_tokens_is_clamped_to_the_configured_cap(proxy_env, monkeypatch):
     assert proxy_env.requests[-1].json["max_tokens"] == 64
     post(chat(max_completion_tokens=10))
     assert proxy_env.requests[-1].json["max_tokens"] == 10
-    post(chat())
-    assert proxy_env.requests[-1].json["max_tokens"] == 64
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_without_max_tokens_the_model_gets_the_whole_context_and_the_proxy_applies_the_cap(
+    proxy_env, monkeypatch, stream
+):
+    # A fixed max_tokens would make vLLM refuse a long chat ("maximum context length") although the
+    # context still has room; OpenAI and vLLM alone let the answer use what the context leaves.
+    monkeypatch.setenv("MAX_OUTPUT_TOKENS", "3")
+
+    response = post(chat(stream=stream))
+
+    assert response["statusCode"] == 200
+    assert "max_tokens" not in proxy_env.requests[-1].json
+    if stream:
+        events = sse_events(response)
+        assert streamed_text(events) == "Hello from the"
+        chunks = [e for e in events if isinstance(e, dict) and e["choices"]]
+        assert chunks[-1]["choices"][0]["finish_reason"] == "length"
+    else:
+        choice = body_of(response)["choices"][0]
+        assert choice["message"]["content"] == "Hello from the"
+        assert choice["finish_reason"] == "length"
 
 
 def test_unknown_fields_are_ignored_not_forwarded(proxy_env):
