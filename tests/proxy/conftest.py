@@ -8,8 +8,7 @@ import openai
 import pytest
 
 from openai_proxy import auth, aws
-from openai_proxy.local_server import serve_in_thread
-from tests.fakes import FAKE_AWS
+from tests.fakes import FAKE_AWS, local_proxy_server
 from tests.fakes.sagemaker_runtime import FakeSageMakerRuntime
 from tests.proxy.events import API_KEY, ENDPOINT, MODEL_ID
 
@@ -62,12 +61,8 @@ def proxy_env(monkeypatch: pytest.MonkeyPatch, sagemaker: FakeSageMakerRuntime) 
 @pytest.fixture(scope="session")
 def local_server_url() -> Iterator[str]:
     """One local server (`openai-proxy`) on a free port for the session; it reads the environment per request."""
-    server, thread = serve_in_thread("127.0.0.1", 0)
-    host, port = server.server_address[:2]
-    yield f"http://{host}:{port}/v1"
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    with local_proxy_server() as url:
+        yield url
 
 
 @pytest.fixture

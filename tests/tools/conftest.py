@@ -7,8 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from openai_proxy import auth, aws
-from openai_proxy.local_server import serve_in_thread
-from tests.fakes import FAKE_AWS
+from tests.fakes import FAKE_AWS, local_proxy_server
 from tests.fakes.sagemaker_runtime import FakeSageMakerRuntime
 
 API_KEY = "smoke-test-key-0123456789"
@@ -36,12 +35,8 @@ def start_proxy(monkeypatch: pytest.MonkeyPatch, **environment: str) -> Iterator
         monkeypatch.setenv(name, value)
     aws.forget_clients()
     auth.forget_keys()
-    server, thread = serve_in_thread("127.0.0.1", 0)
-    host, port = server.server_address[:2]
-    yield f"http://{host}:{port}/v1"
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    with local_proxy_server() as url:
+        yield url
     aws.forget_clients()
     auth.forget_keys()
 
