@@ -42,25 +42,15 @@ def chat_completion(
     message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
     if tool_calls:
         message["tool_calls"] = tool_calls
-    return {
-        "id": meta.id,
-        "object": "chat.completion",
-        "created": meta.created,
-        "model": meta.model,
-        "choices": [{"index": 0, "message": message, "logprobs": logprobs, "finish_reason": finish_reason}],
-        "usage": usage_,
-    }
+    obj = _object(meta, "chat.completion", {"message": message}, logprobs, finish_reason)
+    obj["usage"] = usage_
+    return obj
 
 
 def text_completion(meta: ResponseMeta, text: str, finish_reason: str, usage_: dict, *, logprobs: Any = None) -> dict:
-    return {
-        "id": meta.id,
-        "object": "text_completion",
-        "created": meta.created,
-        "model": meta.model,
-        "choices": [{"index": 0, "text": text, "logprobs": logprobs, "finish_reason": finish_reason}],
-        "usage": usage_,
-    }
+    obj = _object(meta, "text_completion", {"text": text}, logprobs, finish_reason)
+    obj["usage"] = usage_
+    return obj
 
 
 def chat_chunk(
@@ -71,13 +61,7 @@ def chat_chunk(
     *,
     with_usage: bool = False,
 ) -> dict:
-    chunk = {
-        "id": meta.id,
-        "object": "chat.completion.chunk",
-        "created": meta.created,
-        "model": meta.model,
-        "choices": [{"index": 0, "delta": delta, "logprobs": logprobs, "finish_reason": finish_reason}],
-    }
+    chunk = _object(meta, "chat.completion.chunk", {"delta": delta}, logprobs, finish_reason)
     if with_usage:
         chunk["usage"] = None
     return chunk
@@ -91,16 +75,16 @@ def text_chunk(
     *,
     with_usage: bool = False,
 ) -> dict:
-    chunk = {
-        "id": meta.id,
-        "object": "text_completion",
-        "created": meta.created,
-        "model": meta.model,
-        "choices": [{"index": 0, "text": text, "logprobs": logprobs, "finish_reason": finish_reason}],
-    }
+    chunk = _object(meta, "text_completion", {"text": text}, logprobs, finish_reason)
     if with_usage:
         chunk["usage"] = None
     return chunk
+
+
+def _object(meta: ResponseMeta, kind: str, content: dict, logprobs: Any, finish_reason: str | None) -> dict:
+    # Key order as OpenAI sends it: the choice's content, then logprobs, then finish_reason.
+    choice = {"index": 0, **content, "logprobs": logprobs, "finish_reason": finish_reason}
+    return {"id": meta.id, "object": kind, "created": meta.created, "model": meta.model, "choices": [choice]}
 
 
 def usage_chunk(meta: ResponseMeta, kind: str, usage_: dict) -> dict:
