@@ -87,12 +87,19 @@ class ChatApi(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ChatApiArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sagemaker-llm:index:ChatApi", name, None, opts)
+        # One access log group for either kind of API: switching apiStreaming keeps it (and its logs).
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-access-logs",
+            name=stack_path(name, "access"),
+            retention_in_days=args.log_retention_days,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         if args.streaming:
             from components.streaming_api import streaming_rest_api  # it imports this module
 
-            endpoints = streaming_rest_api(name, args, self, ROUTES)
+            endpoints = streaming_rest_api(name, args, self, ROUTES, log_group)
         else:
-            endpoints = self._http_api(name, args)
+            endpoints = self._http_api(name, args, log_group)
         self.api_id = endpoints.api_id
         self.api_endpoint = endpoints.api_endpoint
         self.api_url = endpoints.api_url
@@ -106,7 +113,7 @@ class ChatApi(pulumi.ComponentResource):
             }
         )
 
-    def _http_api(self, name: str, args: ChatApiArgs) -> ApiEndpoints:
+    def _http_api(self, name: str, args: ChatApiArgs, log_group: aws.cloudwatch.LogGroup) -> ApiEndpoints:
         child = pulumi.ResourceOptions(parent=self)
 
         cors = None
@@ -144,12 +151,6 @@ class ChatApi(pulumi.ComponentResource):
             )
             for route_key in ROUTES
         ]
-        log_group = aws.cloudwatch.LogGroup(
-            f"{name}-access-logs",
-            name=stack_path(name, "access"),
-            retention_in_days=args.log_retention_days,
-            opts=child,
-        )
         stage = aws.apigatewayv2.Stage(
             f"{name}-stage",
             api_id=api.id,

@@ -16,7 +16,6 @@ import json
 import pulumi
 import pulumi_aws as aws
 
-from components import stack_path
 from components.chat_api import ApiEndpoints, ChatApiArgs, route_slug
 
 STAGE_NAME = "api"
@@ -42,8 +41,14 @@ REST_ACCESS_LOG_FORMAT = json.dumps(
 )
 
 
-def streaming_rest_api(name: str, args: ChatApiArgs, parent: pulumi.Resource, routes: tuple[str, ...]) -> ApiEndpoints:
-    """Build the regional REST API under `parent` and return where clients reach it."""
+def streaming_rest_api(
+    name: str,
+    args: ChatApiArgs,
+    parent: pulumi.Resource,
+    routes: tuple[str, ...],
+    log_group: aws.cloudwatch.LogGroup,
+) -> ApiEndpoints:
+    """Build the regional REST API under `parent`, logging to `log_group`; return where clients reach it."""
     if args.function_streaming_invoke_arn is None:
         raise ValueError("a streaming ChatApi needs function_streaming_invoke_arn (ProxyFunction.streaming_invoke_arn)")
     if args.cors_origins:
@@ -117,12 +122,6 @@ def streaming_rest_api(name: str, args: ChatApiArgs, parent: pulumi.Resource, ro
         description="OpenAI routes with response streaming",
         triggers={"redeployment": fingerprint},
         opts=pulumi.ResourceOptions(parent=parent, depends_on=methods + integrations),
-    )
-    log_group = aws.cloudwatch.LogGroup(
-        f"{name}-access-logs",
-        name=stack_path(name, "access"),
-        retention_in_days=args.log_retention_days,
-        opts=child,
     )
     # Access logs need the account's API Gateway CloudWatch role (README, True streaming).
     stage = aws.apigateway.Stage(
