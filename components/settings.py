@@ -39,6 +39,61 @@ _PINNED_IMAGE = re.compile(r"[\w.-]+(:\d+)?(/[\w.-]+)+(:(?P<tag>[\w.-]{1,128})|@
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _VPC_ID = re.compile(r"vpc-[0-9a-f]{8}([0-9a-f]{9})?")
 _SUBNET_ID = re.compile(r"subnet-[0-9a-f]{8}([0-9a-f]{9})?")
+_KMS_KEY_ARN = re.compile(
+    r"arn:aws[\w-]*:kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]{36}|arn:aws[\w-]*:kms:[a-z0-9-]+:\d{12}:key/mrk-[0-9a-f]{32}"
+)
+_DOMAIN = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
+_US_EAST_1_CERTIFICATE = re.compile(r"arn:aws:acm:us-east-1:\d{12}:certificate/[0-9a-f-]{36}")
+# The DLC's vLLM version (the default image's tag) and its tool-call parser names (vllm's
+# ToolParserManager registry in that version; tests/engine checks this list against the real one).
+VLLM_VERSION = "0.27.1"
+VLLM_TOOL_CALL_PARSERS: tuple[str, ...] = (
+    "apertus",
+    "cohere_command3",
+    "cohere_command4",
+    "deepseek_v3",
+    "deepseek_v31",
+    "deepseek_v32",
+    "deepseek_v4",
+    "ernie45",
+    "functiongemma",
+    "gemma4",
+    "gigachat3",
+    "glm45",
+    "glm47",
+    "granite",
+    "granite-20b-fc",
+    "granite4",
+    "hermes",
+    "hunyuan_a13b",
+    "hy_v3",
+    "inkling",
+    "internlm",
+    "jamba",
+    "kimi_k2",
+    "kimi_k3",
+    "lfm2",
+    "llama3_json",
+    "llama4_json",
+    "llama4_pythonic",
+    "longcat",
+    "mimo",
+    "minicpm5",
+    "minimax_m2",
+    "minimax_m3",
+    "mistral",
+    "olmo3",
+    "openai",
+    "phi4_mini_json",
+    "poolside_v1",
+    "pythonic",
+    "qwen3_coder",
+    "qwen3_xml",
+    "seed_oss",
+    "step3",
+    "step3p5",
+    "xlam",
+)
 
 
 class SettingsError(pulumi.RunError, ValueError):
@@ -151,6 +206,22 @@ class Settings:
     """Public subnet of the UI host; empty means a default subnet of the default VPC."""
     open_web_ui_image: str
     """OpenWebUI container image, pinned to a version."""
+    tool_call_parser: str
+    """vLLM tool-call parser; empty means tools are not forwarded to the container."""
+    api_max_concurrency: int
+    """Reserved concurrency of the proxy Lambda."""
+    model_data_kms_key_arn: str
+    """KMS key of the bucket holding model_data_uri; empty means none needed."""
+    api_gateway_cloud_watch_role: bool
+    """With api_streaming: manage the account's API Gateway CloudWatch Logs role (account-wide)."""
+    ui_domain_name: str
+    """Custom domain name of the UI behind CloudFront; empty means the distribution's own name."""
+    ui_certificate_arn: str
+    """ACM certificate (us-east-1) for ui_domain_name."""
+    scale_to_zero: bool
+    """Host the model as an inference component that scales to zero when idle."""
+    idle_minutes: int
+    """With scale_to_zero: minutes without invocations before scaling to zero."""
 
     @property
     def public_model_id(self) -> str:
@@ -234,6 +305,7 @@ def validate(values: Mapping[str, Any]) -> list[str]:
     problems += _model_problems(values)
     problems += _endpoint_problems(values)
     problems += _api_problems(values)
+    problems += _round_two_problems(values)
     if values["uiEnabled"]:
         problems += _ui_problems(values)
     return problems
@@ -324,6 +396,44 @@ def _api_problems(v: Mapping[str, Any]) -> list[str]:
             for origin in origins
             if not _is_origin(origin)
         ]
+    return problems
+
+
+def _round_two_problems(v: Mapping[str, Any]) -> list[str]:
+    problems = []
+    parser = v["toolCallParser"]
+    if parser and parser not in VLLM_TOOL_CALL_PARSERS:
+        problems.append(
+            f"toolCallParser: {parser!r} is not a tool-call parser of vLLM {VLLM_VERSION}"
+            f"{_suggestion(parser, VLLM_TOOL_CALL_PARSERS)}; one of {', '.join(VLLM_TOOL_CALL_PARSERS)}."
+        )
+    if parser and v["backendDialect"] != "openai":
+        problems.append("toolCallParser: only the vLLM container (backendDialect openai) parses tool calls; unset it.")
+    if not 1 <= v["apiMaxConcurrency"] <= 1000:
+        problems.append("apiMaxConcurrency: give the proxy's reserved concurrency, 1 to 1000 (default 20).")
+    key = v["modelDataKmsKeyArn"]
+    if key and not _KMS_KEY_ARN.fullmatch(key):
+        problems.append(
+            f"modelDataKmsKeyArn: {key!r} is not a KMS key ARN like "
+            "`arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab`."
+        )
+    if key and not v["modelDataUri"]:
+        problems.append("modelDataKmsKeyArn: only weights in S3 (modelDataUri) are read with it; unset it.")
+    domain, certificate = v["uiDomainName"], v["uiCertificateArn"]
+    if domain and not _DOMAIN.fullmatch(domain):
+        problems.append(f"uiDomainName: {domain!r} is not a domain name like `chat.example.com`.")
+    if bool(domain) != bool(certificate):
+        problems.append(
+            "uiDomainName / uiCertificateArn: set both (a custom name needs an ACM certificate in us-east-1), "
+            "or neither."
+        )
+    if certificate and not _US_EAST_1_CERTIFICATE.fullmatch(certificate):
+        problems.append(
+            f"uiCertificateArn: {certificate!r} is not an ACM certificate ARN in us-east-1 "
+            "(CloudFront reads certificates from us-east-1 only)."
+        )
+    if not 5 <= v["idleMinutes"] <= 1440:
+        problems.append("idleMinutes: give 5 to 1440 minutes without requests before scaling to zero.")
     return problems
 
 

