@@ -170,6 +170,8 @@ class Settings:
     """openai, lmi or tgi: how the proxy talks to the container."""
     chat_template: str
     """Jinja chat template given to vLLM; empty means the model's own."""
+    chat_stop_sequences: tuple[str, ...]
+    """Stop sequences the proxy adds to every chat request (for a base model's chatTemplate)."""
     max_model_len: int
     """Context length for vLLM; 0 means the model's own."""
     hf_token: pulumi.Output[str] | None
@@ -273,6 +275,7 @@ def load_settings(config: pulumi.Config | None = None) -> Settings:
     fields = {snake_case(key): value for key, value in values.items()}
     fields |= {snake_case(key): value for key, value in secrets.items()}
     fields["api_cors_origins"] = tuple(fields["api_cors_origins"])
+    fields["chat_stop_sequences"] = tuple(fields["chat_stop_sequences"])
     return Settings(**fields)
 
 
@@ -334,6 +337,9 @@ def _model_problems(v: Mapping[str, Any]) -> list[str]:
             f"chatTemplate: {len(v['chatTemplate'])} characters; a SageMaker environment value holds at most "
             f"{MAX_ENVIRONMENT_VALUE}. Shorten the template (drop whitespace and comments)."
         )
+    stops = v["chatStopSequences"]
+    if not isinstance(stops, list) or not all(isinstance(stop, str) and stop for stop in stops) or len(stops) > 4:
+        problems.append('chatStopSequences: give at most 4 non-empty strings, e.g. `["\\nUser:"]`.')
     if v["maxModelLen"] < 0:
         problems.append("maxModelLen: must be 0 (the model's own) or a positive number of tokens.")
     return problems
