@@ -239,6 +239,17 @@ class ErrorReply:
     def internal_failure(cls) -> ErrorReply:
         return cls(500, "InternalFailure", "An internal failure occurred.")
 
+    @classmethod
+    def no_capacity(cls) -> ErrorReply:
+        """An inference component scaled to zero copies (AWS blog "scale down to zero", 2024-12)."""
+        return cls(
+            400,
+            "ValidationError",
+            "Inference Component has no capacity to process this request. ApplicationAutoScaling may be "
+            "in-progress (if configured) or try to increase the capacity by invoking "
+            "UpdateInferenceComponentRuntimeConfig API.",
+        )
+
 
 Reply = StreamReply | JsonReply | ErrorReply
 
