@@ -25,6 +25,7 @@ class Settings:
     max_output_tokens: int
     deadline_seconds: float
     response_streaming: bool = False
+    inference_component_name: str = ""  # with scaleToZero: the component to invoke on the endpoint
     problems: tuple[str, ...] = field(default=())
 
     @property
@@ -79,6 +80,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         max_output_tokens=int(max_tokens),
         deadline_seconds=float(deadline),
         response_streaming=streaming,
+        inference_component_name=env.get("INFERENCE_COMPONENT_NAME", "").strip(),
         problems=tuple(problems),
     )
 
