@@ -25,16 +25,20 @@ from openai_proxy import aws
 from openai_proxy.deadline import Deadline
 from openai_proxy.errors import ApiError, DeadlineReached, StreamFailure, scrub
 from openai_proxy.stream_reader import container_error_message
+from openai_proxy.waking import is_no_capacity, model_waking_up
 
 _THROTTLED = ("ThrottlingException", "Throttling", "ThrottledException", "TooManyRequestsException")
 
 
-def open_payload_stream(endpoint_name: str, body: dict, deadline: Deadline) -> PayloadStream:
+def open_payload_stream(
+    endpoint_name: str, body: dict, deadline: Deadline, inference_component: str = ""
+) -> PayloadStream:
     """Start generation; raise ApiError for failures before the first byte (they get a status)."""
     client = aws.sagemaker_runtime(deadline.remaining())
+    target = {"InferenceComponentName": inference_component} if inference_component else {}
     try:
         response = client.invoke_endpoint_with_response_stream(
-            EndpointName=endpoint_name, Body=json.dumps(body).encode(), ContentType="application/json"
+            EndpointName=endpoint_name, Body=json.dumps(body).encode(), ContentType="application/json", **target
         )
     except (ClientError, BotoCoreError) as exc:
         raise api_error_from_aws(exc) from exc
@@ -101,6 +105,8 @@ def api_error_from_aws(exc: Exception) -> ApiError:
         code = str(error.get("Code", ""))
         message = str(error.get("Message", ""))
         detail = f"{code}: {scrub(message)[:300]}"
+        if is_no_capacity(code, message):
+            return model_waking_up(detail)
         if code == "ValidationError" and "endpoint" in message.lower() and "not found" in message.lower():
             return ApiError(503, "The model endpoint is not deployed.", code="model_not_deployed", detail=detail)
         if code == "ValidationError":
