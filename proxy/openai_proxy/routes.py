@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from urllib.parse import unquote
 
 from openai_proxy.assemble import collect_completion
@@ -19,6 +20,7 @@ from openai_proxy.sagemaker import open_payload_stream
 from openai_proxy.sse import CONTENT_TYPE as SSE_CONTENT_TYPE
 from openai_proxy.sse import stream_openai_sse
 from openai_proxy.validation import CompletionRequest, parse_json_body, validate_chat, validate_completion
+from openai_proxy.waking import WAKING_CODE, give_up_event, stream_when_awake
 
 STARTED = int(time.time())  # `created` of the model object: when this container started
 
@@ -92,9 +94,28 @@ def _generate(call: Call, request: CompletionRequest) -> Reply:
     settings = call.settings
     call.stream, call.completion_request = request.stream, request
     body = container_request(request, settings.dialect, settings.model_id)
-    parts = open_payload_stream(settings.endpoint_name, body, call.deadline)  # failures here get a status
+    open_parts = partial(
+        open_payload_stream, settings.endpoint_name, body, call.deadline, settings.inference_component_name
+    )
+    try:
+        parts = open_parts()  # failures here get a status
+    except ApiError as error:
+        if not (error.code == WAKING_CODE and request.stream and settings.response_streaming):
+            raise
+        parts = None  # a streamed chat can wait for a model scaled to zero: keep-alives until it answers
     meta = ResponseMeta.new(request.kind, settings.model_id)
     report = call.report = GenerationReport()
+    if parts is None:
+        stream = partial(
+            stream_openai_sse,
+            request=request,
+            meta=meta,
+            deadline=call.deadline,
+            dialect=settings.dialect,
+            report=report,
+        )
+        chunks = stream_when_awake(open_parts, stream, call.deadline, partial(give_up_event, report=report))
+        return Reply(200, chunks, SSE_CONTENT_TYPE, {"cache-control": "no-cache"})
     if request.stream:
         chunks = stream_openai_sse(parts, request, meta, call.deadline, dialect=settings.dialect, report=report)
         return Reply(200, chunks, SSE_CONTENT_TYPE, {"cache-control": "no-cache"})

@@ -9,6 +9,7 @@ from typing import TypeVar
 
 from openai_proxy.deadline import Deadline
 from openai_proxy.errors import ApiError, StreamFailure
+from openai_proxy.generation import GenerationReport
 from openai_proxy.sse import sse_event
 
 WAKING_CODE = "model_waking_up"
@@ -80,7 +81,7 @@ def stream_when_awake(
         return
 
 
-def give_up_event(error: ApiError, report_error: Callable[[StreamFailure], None]) -> bytes:
+def give_up_event(error: ApiError, report: GenerationReport) -> bytes:
     """The OpenAI error event that ends a stream whose model never answered; also recorded for the log."""
-    report_error(StreamFailure(error.message, error.code or error.type))
+    report.error = StreamFailure(error.message, error.code or error.type)
     return sse_event(error.body())
