@@ -21,7 +21,9 @@ The contract, as documented (and as AWS's own runtime clients implement it):
   response POST carries `Lambda-Runtime-Function-Response-Mode: streaming` and
   `Transfer-Encoding: chunked`; an error after the body has started ends the stream with the
   HTTP trailers `Lambda-Runtime-Function-Error-Type` and `Lambda-Runtime-Function-Error-Body`
-  (base64 of the error JSON). Reference implementation: aws/aws-lambda-nodejs-runtime-interface-client
+  (base64 of the error JSON). Once the response is written, the runtime closes the connection
+  ("send the response in chunks, then close the connection"); the next `invocation/next` goes
+  out on a new one. Reference implementation: aws/aws-lambda-nodejs-runtime-interface-client
   `src/ResponseStream.js` and `src/HttpResponseStream.js`.
 - HTTP integrations, https://docs.aws.amazon.com/apigateway/latest/developerguide/response-transfer-mode-lambda.html
   and https://docs.aws.amazon.com/apigateway/latest/developerguide/response-transfer-mode.html:
@@ -139,7 +141,8 @@ class RuntimeApiError(Exception):
 
 
 class RuntimeApiClient:
-    """The four Runtime API calls, over one kept-alive HTTP/1.1 connection (TCP_NODELAY set by http.client)."""
+    """The four Runtime API calls over HTTP/1.1 (TCP_NODELAY set by http.client): kept alive between
+    calls, except that a streamed response closes its connection when it ends, as the contract says."""
 
     def __init__(self, address: str) -> None:
         self.address = address
@@ -185,8 +188,12 @@ class RuntimeApiClient:
             error_body = base64.b64encode(json.dumps(error).encode()).decode("ascii")
             trailers = f"{ERROR_TYPE_HEADER}: {error['errorType']}\r\n{ERROR_BODY_TRAILER}: {error_body}\r\n"
             connection.send(f"0\r\n{trailers}\r\n".encode())
-        answer = connection.getresponse()
-        text = answer.read()
+        try:
+            answer = connection.getresponse()
+            text = answer.read()
+        finally:
+            # The contract: close the connection once a streamed response is written; the next call opens a new one.
+            connection.close()
         if answer.status != 202:
             raise RuntimeApiError(f"invocation response answered {answer.status}: {text[:200]!r}")
 

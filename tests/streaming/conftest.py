@@ -1,4 +1,10 @@
-"""A fake Lambda Runtime API on 127.0.0.1 that records a streamed response chunk by chunk."""
+"""A fake Lambda Runtime API on 127.0.0.1 that records a streamed response chunk by chunk.
+
+It also holds the runtime to the streaming contract's last step: after a streamed response the
+runtime closes the connection (https://docs.aws.amazon.com/lambda/latest/dg/runtimes-custom.html,
+"Implementing response streaming in a custom runtime"). A request sent on a connection that
+carried a streamed response is recorded in `reused_after_stream`, and every test fails on it.
+"""
 
 from __future__ import annotations
 
@@ -41,6 +47,10 @@ class FakeRuntimeApi:
         self.responses: dict[str, StreamedResponse] = {}
         self.errors: dict[str, tuple[dict[str, str], dict]] = {}
         self.init_errors: list[tuple[dict[str, str], dict]] = []
+        self.closed_after_stream: set[str] = set()
+        """Request ids whose streamed response's connection the runtime closed."""
+        self.reused_after_stream: list[tuple[str, str, str]] = []
+        """(streamed request id, method, path) of each request sent on such a connection instead."""
         self._changed = threading.Condition()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._request_handler())
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.01,), daemon=True)
@@ -75,6 +85,11 @@ class FakeRuntimeApi:
         assert done, f"response {request_id} did not complete"
         return self.responses[request_id]
 
+    def wait_for_close(self, request_id: str, timeout: float = 5.0) -> bool:
+        """Block until the runtime has closed the connection that carried `request_id`'s streamed response."""
+        with self._changed:
+            return self._changed.wait_for(lambda: request_id in self.closed_after_stream, timeout)
+
     def _notify(self) -> None:
         with self._changed:
             self._changed.notify_all()
@@ -100,6 +115,20 @@ class FakeRuntimeApi:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
+            def handle(self) -> None:
+                self.streamed: str | None = None  # the request id of a streamed response sent on this connection
+                super().handle()  # returns when the runtime closes the connection
+                if self.streamed is not None:
+                    fake.closed_after_stream.add(self.streamed)
+                    fake._notify()
+
+            def parse_request(self) -> bool:
+                if not super().parse_request():
+                    return False
+                if self.streamed is not None:
+                    fake.reused_after_stream.append((self.streamed, self.command, self.path))
+                return True
+
             def do_GET(self) -> None:
                 if self.path != f"{PREFIX}/invocation/next":
                     return self._answer(404, {"errorMessage": "unknown path"})
@@ -123,6 +152,8 @@ class FakeRuntimeApi:
                     fake.errors[parts[1]] = (headers, json.loads(self._read_body()))
                 elif len(parts) == 3 and parts[0] == "invocation" and parts[2] == "response":
                     self._read_stream(parts[1], headers)
+                    if fake.responses[parts[1]].headers.get("Lambda-Runtime-Function-Response-Mode") == "streaming":
+                        self.streamed = parts[1]
                 else:
                     return self._answer(404, {"errorMessage": "unknown path"})
                 fake._notify()
@@ -167,6 +198,7 @@ def runtime_api() -> Iterator[FakeRuntimeApi]:
     fake.start()
     yield fake
     fake.stop()
+    assert fake.reused_after_stream == [], "the runtime kept using a connection after a streamed response"
 
 
 @pytest.fixture

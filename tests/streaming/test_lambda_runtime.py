@@ -165,6 +165,27 @@ def test_two_invocations_are_served_on_the_same_loop_with_their_own_context(runt
     assert trace == "Root=1-2"
 
 
+def test_the_runtime_closes_the_connection_after_each_streamed_response(runtime_api, client):
+    def handler(event, context):
+        def body():
+            yield b"data: one\n\n"
+            if event.get("fail"):
+                raise ConnectionError("model stream broke")
+
+        return StreamingResponse(200, SSE, body())
+
+    runtime_api.add_invocation("req-1", {})
+    runtime_api.add_invocation("req-2", {"fail": True})  # ends with the error trailers
+    runtime_api.add_invocation("req-3", {})
+    run_loop(client, handler, 3)
+
+    for request_id in ("req-1", "req-2", "req-3"):
+        assert runtime_api.wait_for_close(request_id), f"the connection of {request_id}'s stream stayed open"
+    assert runtime_api.responses["req-2"].trailers["Lambda-Runtime-Function-Error-Type"] == "ConnectionError"
+    # Each next invocation was asked for on a new connection, never on the one that carried a stream.
+    assert runtime_api.reused_after_stream == []
+
+
 def test_empty_chunks_do_not_end_the_stream(runtime_api, client):
     runtime_api.add_invocation("req-1", {})
     run_loop(client, lambda event, context: StreamingResponse(200, SSE, [b"", b"a", b"", b"b"]), 1)
