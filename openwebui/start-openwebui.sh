@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Brings OpenWebUI up on the UI host. openwebui.service runs it at every boot, so it is safe to rerun:
-# mount the data volume (formatting it only when blank), read the secrets from SSM with the
-# instance role into a root-only env file, then (re)create the container from the pinned image.
+# Brings OpenWebUI up on the UI host; openwebui.service calls it at every boot, so it is safe to rerun.
+#   prepare: mount the data volume (formatting it only when blank), read the secrets from SSM with the
+#            instance role into a root-only env file, pull the pinned image.
+#   run:     the container in the foreground, so systemd (not docker) starts and restarts it, and only
+#            while the data volume is mounted.
+#   stop:    stop the container.
 set -euo pipefail
 
 conf_dir=/etc/openwebui
 fstab=/etc/fstab
+data_label=openwebui     # mkfs.xfs takes at most 12 characters
+blank_probe_bytes=1048576 # a new EBS volume reads as zeros; any filesystem or partition table writes here
 
 # To stderr: functions whose stdout is captured (a device path, a secret) log too.
 log() { printf '%s openwebui-start: %s\n' "$(date -Is)" "$*" >&2; }
@@ -44,23 +49,54 @@ find_data_device() {
   return 1
 }
 
+# Prints what the device holds: "xfs" or "blank". Fails (and says why) for anything else, so a
+# device that could not be read is never taken for a blank one.
+probe_data_device() {
+  local dev="$1" zeros=0 rc=0 found type
+  # blkid -p exits 2 both for "no signature" and for "could not open": read the device first.
+  cmp -s -n "$blank_probe_bytes" "$dev" /dev/zero || zeros=$?
+  if ((zeros > 1)); then
+    log "cannot read $dev; not formatting it"
+    return 1
+  fi
+  found="$(blkid -p -o export "$dev")" || rc=$?
+  if ((rc == 0)); then
+    type="$(sed -n 's/^TYPE=//p' <<<"$found")"
+    if [[ "$type" == xfs ]]; then
+      echo xfs
+      return 0
+    fi
+    log "$dev holds ${type:-a partition table or other signature} ($(tr '\n' ' ' <<<"$found")), not an xfs data volume; not touching it"
+    return 1
+  fi
+  if ((rc == 2 && zeros == 0)); then
+    echo blank
+    return 0
+  fi
+  if ((rc == 2)); then
+    log "$dev holds data blkid does not recognise; not formatting it"
+  else
+    log "cannot probe $dev (blkid exit $rc); not formatting it"
+  fi
+  return 1
+}
+
 mount_data_volume() {
-  local dev rc=0 uuid
+  local dev content uuid
   if mountpoint -q "$DATA_DIR"; then return 0; fi
   if ! dev="$(find_data_device)"; then
     log "data volume $DATA_VOLUME_ID is not attached; not starting without it"
     exit 1
   fi
-  blkid -p "$dev" >/dev/null 2>&1 || rc=$?
-  if ((rc == 2)); then # nothing on it: a new volume
+  content="$(probe_data_device "$dev")" || exit 1
+  if [[ "$content" == blank ]]; then
     log "formatting the blank data volume $dev"
-    mkfs.xfs -q -L openwebui-data "$dev"
-  elif ((rc != 0)); then
-    log "cannot probe $dev (blkid exit $rc); not formatting it"
-    exit 1
+    mkfs.xfs -q -L "$data_label" "$dev"
   fi
-  uuid="$(blkid -s UUID -o value "$dev")"
+  uuid="$(blkid -p -s UUID -o value "$dev")"
   mkdir -p "$DATA_DIR"
+  # nofail: a lost volume must not drop the host into emergency mode (Session Manager stays
+  # reachable); openwebui.service's RequiresMountsFor= keeps the UI off the root disk.
   if ! grep -q "^UUID=$uuid " "$fstab"; then
     printf 'UUID=%s %s xfs defaults,nofail,x-systemd.device-timeout=30s 0 2\n' "$uuid" "$DATA_DIR" >>"$fstab"
     systemctl daemon-reload
@@ -98,27 +134,45 @@ seed_data_volume() {
   log "data volume seeded from $IMAGE (existing files kept)"
 }
 
-run_container() {
-  retry docker pull --quiet "$IMAGE" >/dev/null
+prepare() {
+  mount_data_volume
+  write_env_file
+  # systemd reruns this before every restart: a registry outage must not keep a cached image down.
+  retry docker pull --quiet "$IMAGE" >/dev/null || docker image inspect "$IMAGE" >/dev/null
   seed_data_volume
   docker rm -f open-webui >/dev/null 2>&1 || true
-  docker run --detach --name open-webui --restart always \
+}
+
+run_container() {
+  # The last guard: systemd orders the unit after the mount, and this refuses the root disk anyway.
+  if ! mountpoint -q "$DATA_DIR"; then
+    log "$DATA_DIR is not mounted; not starting OpenWebUI on the root disk"
+    exit 1
+  fi
+  log "starting open-webui from $IMAGE"
+  # No docker restart policy: after a reboot docker would start it before the volume is mounted.
+  exec docker run --rm --name open-webui --restart no \
     --publish "$UI_PORT:$CONTAINER_PORT" \
     --volume "$DATA_DIR:/app/backend/data" \
     --env-file "$conf_dir/openwebui.env" \
     --health-cmd "curl -fsS http://localhost:$CONTAINER_PORT/health || exit 1" \
     --health-interval 30s --health-timeout 5s --health-retries 5 --health-start-period 3m \
     --log-opt max-size=10m --log-opt max-file=3 \
-    "$IMAGE" >/dev/null
-  log "container open-webui started from $IMAGE"
+    "$IMAGE"
 }
 
 main() {
   # shellcheck source=/dev/null
   source "$conf_dir/host.conf" # IMAGE, DATA_VOLUME_ID, DATA_DIR, UI_PORT, CONTAINER_PORT
-  mount_data_volume
-  write_env_file
-  run_container
+  case "${1:-}" in
+    prepare) prepare ;;
+    run) run_container ;;
+    stop) docker stop --time 30 open-webui >/dev/null 2>&1 || true ;;
+    *)
+      log "usage: openwebui-start prepare|run|stop"
+      exit 2
+      ;;
+  esac
 }
 
 # Run when executed; when sourced (the tests), only define the functions.

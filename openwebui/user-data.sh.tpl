@@ -40,32 +40,14 @@ cat >/usr/local/sbin/openwebui-start <<'SCRIPT'
 SCRIPT
 chmod 0755 /usr/local/sbin/openwebui-start
 
+# Systemd runs the container (no docker restart policy), after the data volume is mounted.
 cat >/etc/systemd/system/openwebui.service <<'UNIT'
-[Unit]
-Description=OpenWebUI: mount its data volume, read its secrets from SSM, run the pinned image
-Wants=network-online.target
-After=network-online.target docker.service
-Requires=docker.service
-
-[Service]
-Type=oneshot
-RemainAfterExit=yes
-ExecStart=/usr/local/sbin/openwebui-start
-Restart=on-failure
-RestartSec=30s
-TimeoutStartSec=45min
-StandardOutput=append:/var/log/openwebui-setup.log
-StandardError=append:/var/log/openwebui-setup.log
-
-[Install]
-WantedBy=multi-user.target
+{{ openwebui_unit }}
 UNIT
 
 systemctl daemon-reload
 systemctl enable openwebui.service
-if ! systemctl start openwebui.service; then
-  echo "$(date -Is) user data: openwebui.service failed; systemd retries it (journalctl -u openwebui)"
-fi
+systemctl start --no-block openwebui.service
 
 for _ in $(seq 1 60); do
   if curl -fsS "http://127.0.0.1:{{ ui_port }}/health" >/dev/null 2>&1; then
@@ -74,4 +56,4 @@ for _ in $(seq 1 60); do
   fi
   sleep 10
 done
-echo "$(date -Is) user data: OpenWebUI not healthy yet; see docker logs open-webui"
+echo "$(date -Is) user data: OpenWebUI not healthy yet; see journalctl -u openwebui"

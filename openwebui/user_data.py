@@ -10,6 +10,7 @@ from openwebui.environment import SECRETS, public_env_lines
 HERE = Path(__file__).parent
 TEMPLATE = HERE / "user-data.sh.tpl"
 START_SCRIPT = HERE / "start-openwebui.sh"
+OPENWEBUI_UNIT = HERE / "openwebui.service"
 USER_DATA_LIMIT = 16 * 1024  # bytes EC2 accepts before base64
 CONTAINER_PORT = 8080  # OpenWebUI's port inside the image
 
@@ -51,9 +52,8 @@ def render_user_data(
     for parameter in secret_parameters.values():
         if not _PARAMETER_NAME.fullmatch(parameter):
             raise ValueError(f"not an SSM parameter name: {parameter!r}")
-    start_script = START_SCRIPT.read_text()
-    if "\nSCRIPT\n" in start_script:
-        raise ValueError("start script must not contain the heredoc terminator SCRIPT")
+    start_script = _heredoc_body(START_SCRIPT, "SCRIPT")
+    openwebui_unit = _heredoc_body(OPENWEBUI_UNIT, "UNIT")
     user_data = render_template(
         TEMPLATE.read_text(),
         {
@@ -63,10 +63,19 @@ def render_user_data(
             "container_port": str(CONTAINER_PORT),
             "public_env": public_env_lines(stack_env).rstrip("\n"),
             "secret_parameters": "\n".join(f"{name}={secret_parameters[name]}" for name in SECRETS),
-            "start_script": start_script.rstrip("\n"),
+            "start_script": start_script,
+            "openwebui_unit": openwebui_unit,
         },
     )
     size = len(user_data.encode())
     if size > USER_DATA_LIMIT:
         raise ValueError(f"user data is {size} bytes; EC2 accepts at most {USER_DATA_LIMIT}")
     return user_data
+
+
+def _heredoc_body(path: Path, terminator: str) -> str:
+    """A file's text to embed in a quoted heredoc; it must not contain the heredoc's terminator line."""
+    text = path.read_text().rstrip("\n")
+    if terminator in text.splitlines():
+        raise ValueError(f"{path.name} must not contain the heredoc terminator {terminator}")
+    return text

@@ -1,36 +1,48 @@
-"""The UI host's boot script, run for real in bash with the system commands it calls stubbed out.
+"""The UI host's boot script, run for real in bash.
 
-What matters to a person: a volume that already holds chats is never formatted, the fstab line
-is written once, and the secrets land in a root-only file without ever leaving a half-written one.
+The disk logic runs the real `mkfs.xfs`, `blkid` and `cmp` on a file-backed image; only what needs
+AWS or the host (finding the EBS attachment, mounting, systemd, docker, SSM, the metadata service)
+is stubbed. What matters to a person: a blank volume becomes the data volume, a volume that holds
+anything (or that could not be read) is never formatted, the fstab line is written once, the
+secrets land in a root-only file without ever leaving a half-written one, and OpenWebUI never starts
+on the root disk.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import stat
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from openwebui.user_data import START_SCRIPT
+
+TOOLS = ("mkfs.xfs", "blkid", "cmp", "mkfs.ext4")
+PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+pytestmark = pytest.mark.skipif(
+    any(shutil.which(tool, path=PATH) is None for tool in TOOLS),
+    reason="needs xfsprogs, util-linux, diffutils and e2fsprogs (.ci/run installs them)",
+)
+IMAGE_SIZE = 300 * 1024 * 1024  # mkfs.xfs refuses filesystems under 300 MB
 
 STUBS = r"""
 set -euo pipefail
 source "$START_SCRIPT"
 calls="$WORK/calls"
-: >"$calls"
+: >>"$calls"
 conf_dir="$WORK/conf"
 fstab="$WORK/fstab"
 DATA_DIR="$WORK/data"
 DATA_VOLUME_ID=vol-0123456789abcdef0
-log() { :; }
+IMAGE=ghcr.io/open-webui/open-webui:v0.12.4
+UI_PORT=80
+CONTAINER_PORT=8080
 sleep() { :; }
-find_data_device() { echo /dev/nvme1n1; }
-mountpoint() { return 1; }
-blkid() {
-  echo "blkid $*" >>"$calls"
-  if [[ "$1" == -p ]]; then return "${BLKID_PROBE:-0}"; fi
-  echo 3f2c9a1e-uuid
-}
-mkfs.xfs() { echo "mkfs.xfs $*" >>"$calls"; }
+find_data_device() { echo "$DEVICE"; }
+mountpoint() { [[ -e "$WORK/mounted" ]]; }
 mount() { echo "mount $*" >>"$calls"; }
 systemctl() { echo "systemctl $*" >>"$calls"; }
 imds() { echo eu-west-1; }
@@ -47,50 +59,197 @@ aws() {
 def run_script(tmp_path: Path, body: str, **env: str) -> subprocess.CompletedProcess:
     (tmp_path / "conf").mkdir(exist_ok=True)
     (tmp_path / "fstab").touch()
+    # A program, not a function: the script `exec`s docker, and exec skips shell functions.
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir(exist_ok=True)
+    docker = fake_bin / "docker"
+    docker.write_text(f'#!/bin/sh\necho "docker $*" >>"{tmp_path}/calls"\n')
+    docker.chmod(0o755)
     return subprocess.run(
         ["bash", "-c", STUBS + body],
-        env={"PATH": "/usr/bin:/bin", "START_SCRIPT": str(START_SCRIPT), "WORK": str(tmp_path), **env},
+        env={"PATH": f"{fake_bin}:{PATH}", "START_SCRIPT": str(START_SCRIPT), "WORK": str(tmp_path), **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def calls(tmp_path: Path) -> str:
+    path = tmp_path / "calls"
+    return path.read_text() if path.exists() else ""
+
+
+def blank_image(tmp_path: Path) -> Path:
+    """A new EBS volume as the host sees it: all zeros (sparse, so it costs no disk)."""
+    image = tmp_path / "volume.img"
+    with image.open("wb") as f:
+        f.truncate(IMAGE_SIZE)
+    return image
+
+
+def probe(image: Path) -> dict[str, str]:
+    """What the real blkid finds on the image ({} for nothing)."""
+    result = subprocess.run(
+        ["blkid", "-p", "-o", "export", str(image)], capture_output=True, text=True, check=False, env={"PATH": PATH}
+    )
+    return dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
+
+
+def mount_volume(tmp_path: Path, device: Path | str) -> subprocess.CompletedProcess:
+    return run_script(tmp_path, "mount_data_volume", DEVICE=str(device))
+
+
+# ---------------------------------------------------------------- the data volume
+
+
+def test_a_blank_volume_is_formatted_xfs_and_mounted_by_uuid(tmp_path):
+    image = blank_image(tmp_path)
+
+    result = mount_volume(tmp_path, image)
+
+    assert result.returncode == 0, result.stderr
+    found = probe(image)
+    assert found["TYPE"] == "xfs"
+    assert found["LABEL"] == "openwebui"
+    assert (tmp_path / "fstab").read_text() == (
+        f"UUID={found['UUID']} {tmp_path}/data xfs defaults,nofail,x-systemd.device-timeout=30s 0 2\n"
+    )
+    assert f"mount {tmp_path}/data" in calls(tmp_path)
+    assert "formatting the blank data volume" in result.stderr
+
+
+def test_a_volume_that_holds_chats_is_never_formatted_again(tmp_path):
+    image = blank_image(tmp_path)
+    assert mount_volume(tmp_path, image).returncode == 0
+    first_uuid = probe(image)["UUID"]
+
+    (tmp_path / "fstab").write_text("")  # a new host: same volume, fresh root disk
+    result = mount_volume(tmp_path, image)
+
+    assert result.returncode == 0, result.stderr
+    assert probe(image)["UUID"] == first_uuid  # mkfs would have given it a new one
+    assert "formatting" not in result.stderr
+    assert (tmp_path / "fstab").read_text().startswith(f"UUID={first_uuid} ")
+
+
+def test_the_fstab_line_is_written_once_across_reboots(tmp_path):
+    image = blank_image(tmp_path)
+
+    result = run_script(tmp_path, "mount_data_volume; mount_data_volume", DEVICE=str(image))
+
+    assert result.returncode == 0, result.stderr
+    assert len((tmp_path / "fstab").read_text().splitlines()) == 1
+    assert calls(tmp_path).count("systemctl daemon-reload") == 1
+
+
+def test_a_mounted_volume_is_left_as_it_is(tmp_path):
+    (tmp_path / "mounted").touch()
+
+    result = mount_volume(tmp_path, tmp_path / "no-such-device")
+
+    assert result.returncode == 0, result.stderr
+    assert calls(tmp_path) == ""
+
+
+@pytest.mark.parametrize("kind", ["missing", "directory"])
+def test_a_device_that_cannot_be_read_is_never_taken_for_a_blank_one(tmp_path, kind):
+    # blkid -p exits 2 for these exactly as for a blank disk; the read test tells them apart.
+    device = tmp_path / "device"
+    if kind == "directory":
+        device.mkdir()
+
+    result = mount_volume(tmp_path, device)
+
+    assert result.returncode == 1
+    assert f"cannot read {device}; not formatting it" in result.stderr
+    assert (tmp_path / "fstab").read_text() == ""
+    assert calls(tmp_path) == ""
+
+
+def test_a_device_without_read_permission_is_not_formatted(tmp_path):
+    image = blank_image(tmp_path)
+    command = ["bash", "-c", 'source "$START_SCRIPT"; probe_data_device "$DEVICE"']
+    if os.geteuid() == 0:  # root reads anything: probe as nobody, as a host whose permissions are wrong
+        tmp_path.chmod(0o711)
+        command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
+    image.chmod(0)
+
+    result = subprocess.run(
+        command,
+        env={"PATH": PATH, "START_SCRIPT": str(START_SCRIPT), "DEVICE": str(image)},
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
 
-
-def calls(tmp_path: Path) -> str:
-    return (tmp_path / "calls").read_text()
-
-
-def test_a_blank_volume_is_formatted_and_mounted(tmp_path):
-    result = run_script(tmp_path, "mount_data_volume", BLKID_PROBE="2")
-
-    assert result.returncode == 0, result.stderr
-    assert "mkfs.xfs -q -L openwebui-data /dev/nvme1n1" in calls(tmp_path)
-    assert f"mount {tmp_path}/data" in calls(tmp_path)
+    assert result.returncode == 1, result.stdout
+    assert result.stdout == ""  # neither "blank" nor "xfs"
+    assert "cannot read" in result.stderr
+    image.chmod(0o600)
+    assert probe(image) == {}
 
 
-def test_a_volume_with_a_filesystem_is_never_formatted(tmp_path):
-    result = run_script(tmp_path, "mount_data_volume", BLKID_PROBE="0")
+def test_a_disk_holding_data_blkid_does_not_know_is_not_formatted(tmp_path):
+    image = blank_image(tmp_path)
+    data = b"chats from another life\n" * 200
+    with image.open("r+b") as f:
+        f.write(data)
 
-    assert result.returncode == 0, result.stderr
-    assert "mkfs" not in calls(tmp_path)
-    assert f"mount {tmp_path}/data" in calls(tmp_path)
-
-
-def test_a_volume_that_cannot_be_probed_is_left_alone(tmp_path):
-    result = run_script(tmp_path, "mount_data_volume", BLKID_PROBE="4")
+    result = mount_volume(tmp_path, image)
 
     assert result.returncode == 1
-    assert "mkfs" not in calls(tmp_path)
-    assert "mount " not in calls(tmp_path)
+    assert "holds data blkid does not recognise; not formatting it" in result.stderr
+    assert image.read_bytes()[: len(data)] == data
+    assert (tmp_path / "fstab").read_text() == ""
 
 
-def test_the_fstab_line_is_written_once_across_reboots(tmp_path):
-    result = run_script(tmp_path, "mount_data_volume; mount_data_volume")
+def test_a_disk_with_another_filesystem_is_not_formatted_or_mounted(tmp_path):
+    image = blank_image(tmp_path)
+    subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=True, env={"PATH": PATH})
+    uuid = probe(image)["UUID"]
+
+    result = mount_volume(tmp_path, image)
+
+    assert result.returncode == 1
+    assert "holds ext4" in result.stderr
+    assert probe(image)["UUID"] == uuid
+    assert calls(tmp_path) == ""
+
+
+# ---------------------------------------------------------------- the container
+
+
+def test_the_container_runs_under_systemd_without_a_docker_restart_policy(tmp_path):
+    (tmp_path / "mounted").touch()
+
+    result = run_script(tmp_path, "run_container")
 
     assert result.returncode == 0, result.stderr
-    lines = (tmp_path / "fstab").read_text().splitlines()
-    assert lines == [f"UUID=3f2c9a1e-uuid {tmp_path}/data xfs defaults,nofail,x-systemd.device-timeout=30s 0 2"]
+    (run,) = [line for line in calls(tmp_path).splitlines() if line.startswith("docker run")]
+    assert " --restart no " in run  # docker must not start it at boot, before the volume is mounted
+    assert f"--volume {tmp_path}/data:/app/backend/data" in run
+    assert "--detach" not in run  # in the foreground: systemd sees it stop and restarts it
+
+
+def test_the_container_never_starts_on_the_root_disk(tmp_path):
+    result = run_script(tmp_path, "run_container")
+
+    assert result.returncode == 1
+    assert "is not mounted; not starting OpenWebUI on the root disk" in result.stderr
+    assert "docker" not in calls(tmp_path)
+
+
+def test_prepare_refuses_to_go_on_without_the_data_volume(tmp_path):
+    result = run_script(tmp_path, "prepare", DEVICE=str(tmp_path / "absent"))
+
+    assert result.returncode == 1
+    assert "docker" not in calls(tmp_path)
+    assert not (tmp_path / "conf" / "openwebui.env").exists()
+
+
+# ---------------------------------------------------------------- the secrets
 
 
 def write_parameters(tmp_path: Path) -> None:
@@ -102,6 +261,15 @@ def write_parameters(tmp_path: Path) -> None:
     )
 
 
+EXPECTED_ENV = (
+    "WEBUI_AUTH=true\n"
+    "OPENAI_API_BASE_URL=https://api.example/v1\n"
+    "OPENAI_API_KEY=value-of-/s/proxy/api-key\n"
+    "WEBUI_ADMIN_PASSWORD=value-of-/s/ui/admin-password\n"
+    "WEBUI_SECRET_KEY=value-of-/s/ui/key\n"
+)
+
+
 def test_secrets_are_read_from_ssm_into_a_root_only_env_file(tmp_path):
     write_parameters(tmp_path)
 
@@ -109,13 +277,7 @@ def test_secrets_are_read_from_ssm_into_a_root_only_env_file(tmp_path):
 
     assert result.returncode == 0, result.stderr
     env_file = tmp_path / "conf" / "openwebui.env"
-    assert env_file.read_text() == (
-        "WEBUI_AUTH=true\n"
-        "OPENAI_API_BASE_URL=https://api.example/v1\n"
-        "OPENAI_API_KEY=value-of-/s/proxy/api-key\n"
-        "WEBUI_ADMIN_PASSWORD=value-of-/s/ui/admin-password\n"
-        "WEBUI_SECRET_KEY=value-of-/s/ui/key\n"
-    )
+    assert env_file.read_text() == EXPECTED_ENV
     assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
     assert "--with-decryption" in calls(tmp_path)
     assert "--region eu-west-1" in calls(tmp_path)
@@ -136,9 +298,8 @@ def test_an_unreadable_secret_keeps_the_previous_env_file(tmp_path):
 
 def test_a_secret_read_on_a_retry_lands_intact_in_the_env_file(tmp_path):
     write_parameters(tmp_path)
-    # The script's own `log` (not the silent stub), and an SSM that fails each parameter's first read.
+    # An SSM that fails each parameter's first read; the script's log goes to stderr, not the value.
     body = r"""
-eval "$(grep '^log()' "$START_SCRIPT")"
 aws() {
   local name
   name="$(sed -n 's/.*--name \([^ ]*\).*/\1/p' <<<"$*")"
@@ -154,11 +315,5 @@ write_env_file
     result = run_script(tmp_path, body)
 
     assert result.returncode == 0, result.stderr
-    assert (tmp_path / "conf" / "openwebui.env").read_text() == (
-        "WEBUI_AUTH=true\n"
-        "OPENAI_API_BASE_URL=https://api.example/v1\n"
-        "OPENAI_API_KEY=value-of-/s/proxy/api-key\n"
-        "WEBUI_ADMIN_PASSWORD=value-of-/s/ui/admin-password\n"
-        "WEBUI_SECRET_KEY=value-of-/s/ui/key\n"
-    )
+    assert (tmp_path / "conf" / "openwebui.env").read_text() == EXPECTED_ENV
     assert "attempt 1 failed: read_parameter eu-west-1" in result.stderr  # logged, beside the values
