@@ -18,7 +18,7 @@ from botocore.exceptions import NoRegionError
 
 from openai_proxy.errors import ApiError
 
-_clients: dict[tuple[str, int], Any] = {}
+_clients: dict[tuple[str, float], Any] = {}
 _lock = threading.Lock()  # boto3's default session is not safe to build from two threads at once
 
 
@@ -38,11 +38,44 @@ def sagemaker_runtime(read_timeout: float) -> Any:
     )
 
 
-def ssm() -> Any:
-    return _clients.get(("ssm", 0)) or _client(
-        "ssm",
-        0,
-        lambda: Config(connect_timeout=2, read_timeout=3, retries={"mode": "standard", "total_max_attempts": 3}),
+SSM_MIN_SECONDS = 0.5
+"""Below this, there is no time to read the key from SSM at all."""
+SSM_ATTEMPT_SECONDS = 3.0
+"""At most this long per GetParameter attempt (it normally answers in well under a second)."""
+
+
+def ssm(budget_seconds: float) -> Any:
+    """An SSM client whose call, its retries and their back-off included, ends within `budget_seconds`.
+
+    The budget is rounded down to half seconds (at least SSM_MIN_SECONDS), so a container keeps a
+    few clients at most: in practice one, as the key is read when a request starts.
+    """
+    budget = max(SSM_MIN_SECONDS, math.floor(budget_seconds * 2) / 2)
+    return _clients.get(("ssm", budget)) or _client("ssm", budget, lambda: ssm_config(budget))
+
+
+def ssm_limits(budget_seconds: float) -> tuple[float, float, int]:
+    """(connect timeout, read timeout, attempts) whose worst case fits in `budget_seconds`.
+
+    Worst case: every attempt waits its connect and read timeouts, and the standard retry mode
+    sleeps up to 1 s after the first failure and 2 s after the second (random * 2^(attempt-1)).
+    Three attempts when each still gets 1.5 s, else two, else one that gets the whole budget.
+    """
+    for attempts in (3, 2):
+        per_attempt = (budget_seconds - (2 ** (attempts - 1) - 1)) / attempts
+        if per_attempt >= 1.5:
+            break
+    else:
+        attempts, per_attempt = 1, budget_seconds
+    per_attempt = min(per_attempt, SSM_ATTEMPT_SECONDS)
+    connect = min(1.0, per_attempt / 3)
+    return connect, per_attempt - connect, attempts
+
+
+def ssm_config(budget_seconds: float) -> Config:
+    connect, read, attempts = ssm_limits(budget_seconds)
+    return Config(
+        connect_timeout=connect, read_timeout=read, retries={"mode": "standard", "total_max_attempts": attempts}
     )
 
 
@@ -52,7 +85,7 @@ def forget_clients() -> None:
         _clients.clear()
 
 
-def _client(service: str, variant: int, config: Callable[[], Config]) -> Any:
+def _client(service: str, variant: float, config: Callable[[], Config]) -> Any:
     with _lock:
         client = _clients.get((service, variant))
         if client is None:

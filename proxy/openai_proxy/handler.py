@@ -80,7 +80,7 @@ class Exchange:
             self.route, function, param = resolve(self.request.method, self.request.path)
             self.call = Call(self.request, self.settings, deadline, param)
             if self.route not in PUBLIC:
-                authorize(self.request.headers, self.settings)
+                authorize(self.request.headers, self.settings, deadline)
                 if self.settings.problems:
                     raise ApiError(
                         503,

@@ -103,9 +103,9 @@ def test_ssm_key_is_read_once_and_refreshed_after_a_few_minutes(ssm_key, monkeyp
     calls = []
     original = aws.ssm
 
-    def counting_ssm():
-        calls.append(1)
-        return original()
+    def counting_ssm(budget_seconds):
+        calls.append(budget_seconds)
+        return original(budget_seconds)
 
     monkeypatch.setattr(aws, "ssm", counting_ssm)
     for _ in range(5):
