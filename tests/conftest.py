@@ -177,6 +177,13 @@ class AwsMocks(pulumi.runtime.Mocks):
                 "architecture": "x86_64",
                 "rootDeviceName": "/dev/xvda",
             },
+            # Every zone but us-east-1e, which (really) has no t3.
+            "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings": lambda a: {
+                "id": REGION,
+                "locations": [f"{REGION}{zone}" for zone in "abcdf"],
+                "locationTypes": ["availability-zone"] * 5,
+                "instanceTypes": [a["filters"][0]["values"][0]] * 5,
+            },
             "aws:ssm/getParameter:getParameter": lambda a: {
                 "id": a.get("name"),
                 "name": a.get("name"),
