@@ -14,12 +14,14 @@ API (for any test under tests/):
 - `cached_run` (fixture): the same, run once per session for equal arguments (read-only tests).
 - `ProgramRun.resources` (list of `Registered`: `type`, `name`, `urn`, `parent` URN, resolved
   `inputs` (secrets revealed), `raw_inputs` (secret markers kept), `state` = inputs plus what the
-  mocks computed, `outputs` registered by a component),
+  mocks computed, `outputs` registered by a component, `dependencies`, `property_dependencies`,
+  `delete_before_replace`),
   `ProgramRun.of_type(type)`, `ProgramRun.one(type, name=None)`, `ProgramRun.children(component)`,
   `ProgramRun.outputs` (name → resolved value), `ProgramRun.secret_outputs` (names marked secret).
 - `stack_config` (fixture) → `stack_config("dev")`: Pulumi.dev.yaml's `config:` for `run_program`.
 - `PulumiMocks.configure(config)`: set the config only (for `load_settings()` tests).
 - `Registered.clear_text()`: every string of its inputs outside a secret (what state holds in clear).
+- `AwsMocks.region`: what `aws.get_region` answers (default `REGION`).
 - `AwsMocks.computed[type_token] = fn(args, physical_name) -> dict` adds provider-computed state for
   a resource type; `AwsMocks.calls` records every provider function call (`MockCallArgs`).
 - Constants: `ROOT` (the repository), `ACCOUNT`, `REGION`, `PROJECT`, `DEFAULT_AMI_ID`,
@@ -44,6 +46,9 @@ from hypothesis import settings as hypothesis_settings
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs
 from pulumi.runtime.sync_await import _sync_await
+
+# The real engine's fixtures (vLLM behind the SageMaker relay), shared by tests/engine and tests/e2e.
+pytest_plugins = ("tests.engine.fixtures",)
 
 # CI (CI=true) replays the same property-test examples on every run: a red run is always reproducible.
 hypothesis_settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
@@ -99,12 +104,18 @@ class AwsMocks(pulumi.runtime.Mocks):
 
     def __init__(self) -> None:
         self.calls: list[MockCallArgs] = []
+        self.region = REGION
+        """What `aws.get_region` answers (the stack's `aws:region`)."""
         self.computed: dict[str, Callable[[MockResourceArgs, str], dict[str, Any]]] = {
             "aws:iam/role:Role": lambda a, n: {"arn": f"arn:aws:iam::{ACCOUNT}:role/{n}", "uniqueId": "AROAMOCK"},
             "aws:sagemaker/endpoint:Endpoint": lambda a, n: {
                 "arn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{n.lower()}"
             },
             "aws:sagemaker/model:Model": lambda a, n: {"arn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model/{n}"},
+            "aws-native:sagemaker:InferenceComponent": lambda a, n: {
+                "inferenceComponentArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:inference-component/"
+                + str(a.inputs.get("inferenceComponentName", n))
+            },
             "aws:sagemaker/endpointConfiguration:EndpointConfiguration": lambda a, n: {
                 "arn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint-config/{n}"
             },
@@ -134,11 +145,11 @@ class AwsMocks(pulumi.runtime.Mocks):
         self.calls.append(args)
         answers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "aws:index/getRegion:getRegion": lambda a: {
-                "region": REGION,
-                "name": REGION,
-                "id": REGION,
-                "endpoint": f"ec2.{REGION}.amazonaws.com",
-                "description": "US East (N. Virginia)",
+                "region": self.region,
+                "name": self.region,
+                "id": self.region,
+                "endpoint": f"ec2.{self.region}.amazonaws.com",
+                "description": "US East (N. Virginia)" if self.region == REGION else self.region,
             },
             "aws:index/getCallerIdentity:getCallerIdentity": lambda a: {
                 "accountId": ACCOUNT,
@@ -217,6 +228,11 @@ class RecordingMonitor(MockMonitor):
                 "parent": request.parent,
                 "custom": request.custom,
                 "inputs": rpc.deserialize_properties(request.object),
+                "dependencies": list(request.dependencies),
+                "property_dependencies": {
+                    key: list(deps.urns) for key, deps in request.propertyDependencies.items()
+                },
+                "delete_before_replace": request.deleteBeforeReplace,
             }
         return response
 
@@ -267,6 +283,12 @@ class Registered:
     raw_inputs: dict[str, Any]
     state: dict[str, Any]
     outputs: dict[str, Any] | None = None
+    dependencies: tuple[str, ...] = ()
+    """URNs of every resource it depends on (`depends_on` and its inputs'), as the engine records them."""
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
+    """Input name → URNs that input's value came from (what a delete-before-replace of those cascades to)."""
+    delete_before_replace: bool = False
+    """The `delete_before_replace` resource option."""
 
     def clear_text(self) -> list[str]:
         """Every string of the inputs that is not inside a secret: what Pulumi state stores in clear text."""
@@ -331,6 +353,9 @@ class PulumiMocks:
                     raw_inputs=reg["inputs"],
                     state=reveal(dict(recorded.state) if recorded else dict(reg["inputs"])),
                     outputs=reveal(self.monitor.component_outputs.get(urn)),
+                    dependencies=tuple(reg["dependencies"]),
+                    property_dependencies=reg["property_dependencies"],
+                    delete_before_replace=reg["delete_before_replace"],
                 )
             )
         return found

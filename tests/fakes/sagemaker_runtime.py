@@ -1,4 +1,4 @@
-"""A fake SageMaker runtime on 127.0.0.1 that speaks the real wire format.
+"""A fake SageMaker runtime on 127.0.0.1 that speaks the real wire format, and relays to a real container.
 
 It serves `POST /endpoints/{name}/invocations` and `/invocations-response-stream` with real AWS
 event-stream framing, so the unchanged boto3 client reaches it through
@@ -11,16 +11,32 @@ event-stream framing, so the unchanged boto3 client reaches it through
         ...                                   # later requests: the echo model (see `echo_reply`)
         fake.requests[-1].json               # what the proxy sent
 
-Scripted replies are used first-in first-out, one per request; with none left the fake is an
-echo model that answers any chat with "Hello from the fake model! You said: <last user text>"
-(completions and text-generation requests likewise), honouring max_tokens / max_new_tokens.
+Scripted replies are used first-in first-out, one per request. With none left, the answer comes from:
+
+- **a real container** with `FakeSageMakerRuntime(relay_to="http://127.0.0.1:PORT")` (RELAY mode;
+  tests/engine runs vLLM 0.27.1 there). What SageMaker does is imitated, what the container says
+  is real: the body is POSTed to the container's `/invocations` for both operations; a container
+  4xx/5xx becomes `ModelError` (424) with `OriginalStatusCode` and `OriginalMessage` (the
+  container's body), as `ErrorReply.model_error` builds it; a streamed answer is forwarded in
+  PayloadPart frames holding the container's bytes as they arrive (part boundaries fall wherever
+  the reads do, as SageMaker's do); a container that hangs up mid-answer ends the stream with
+  `ModelStreamError` (`StreamBroken`), one that cannot be reached gets `InternalFailure`.
+- **the echo model** otherwise: any chat is answered "Hello from the fake model! You said: <last
+  user text>" (completions and text-generation requests likewise), honouring max_tokens /
+  max_new_tokens.
+
+Always scripted, as no container produces them: SageMaker's own errors (throttling, endpoint not
+found, model not ready, service unavailable, internal failure), broken or stalled streams (error
+frames, bad checksums, `hold_after`), and the LMI/TGI dialects' formats.
 tests/proxy/conftest.py wraps it in fixtures: `fake_runtime` (one per session), `sagemaker` (the
 same, emptied for each test), `proxy_env` (the proxy's environment pointed at it), `local_proxy`
-(the `openai-proxy` server's base URL) and `openai_client` (the SDK on that URL).
+(the `openai-proxy` server's base URL) and `openai_client` (the SDK on that URL); tests/engine/fixtures.py
+puts it in RELAY mode in front of vLLM (`relay`).
 """
 
 from __future__ import annotations
 
+import http.client
 import itertools
 import json
 import re
@@ -34,6 +50,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import urlsplit
 
 ECHO_GREETING = "Hello from the fake model!"
 
@@ -251,7 +268,15 @@ class ErrorReply:
         )
 
 
-Reply = StreamReply | JsonReply | ErrorReply
+@dataclass(frozen=True)
+class RelayReply:
+    """Answer the request with what the container at `url` answers (see RELAY mode in the module docstring)."""
+
+    url: str
+    timeout: float = 300.0  # seconds without a byte from the container; SageMaker's streams allow 8 min
+
+
+Reply = StreamReply | JsonReply | ErrorReply | RelayReply
 
 
 @dataclass
@@ -342,12 +367,14 @@ class FakeSageMakerRuntime:
     """A threaded HTTP server on 127.0.0.1 (a free port) playing the SageMaker runtime API.
 
     `url` is what AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME should be; `script(...)` queues replies;
-    `requests` records what arrived; `text_format` ("tgi" or "lmi") picks the echo model's
-    token-stream format for `{"inputs": ...}` requests. Use as a context manager or start()/stop().
+    `requests` records what arrived; `relay_to` (a container's base URL) answers unscripted requests
+    with that container instead of the echo model; `text_format` ("tgi" or "lmi") picks the echo
+    model's token-stream format for `{"inputs": ...}` requests. Use as a context manager or start()/stop().
     """
 
-    def __init__(self, *, text_format: str = "tgi") -> None:
+    def __init__(self, *, text_format: str = "tgi", relay_to: str | None = None) -> None:
         self.text_format = text_format
+        self.relay_to = relay_to
         self.requests: list[RecordedRequest] = []
         self._replies: deque[Reply] = deque()
         self._held: list[StreamReply] = []
@@ -402,6 +429,8 @@ class FakeSageMakerRuntime:
             scripted = self._replies.popleft() if self._replies else None
         if scripted is not None:
             return scripted
+        if self.relay_to:
+            return RelayReply(self.relay_to)
         try:
             body = recorded.json
         except ValueError:
@@ -450,7 +479,9 @@ def _make_handler(fake: FakeSageMakerRuntime) -> type[BaseHTTPRequestHandler]:
             recorded = RecordedRequest(self.path, parts[1], headers, body)
             reply = fake._next_reply(recorded)
             try:
-                if isinstance(reply, ErrorReply):
+                if isinstance(reply, RelayReply):
+                    self._relay(reply, recorded)
+                elif isinstance(reply, ErrorReply):
                     self._error(reply)
                 elif isinstance(reply, JsonReply):
                     self._json(reply)
@@ -472,22 +503,10 @@ def _make_handler(fake: FakeSageMakerRuntime) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(data)
 
         def _json(self, reply: JsonReply) -> None:
-            data = json.dumps(reply.body).encode()
-            self.send_response(reply.status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("x-Amzn-Invoked-Production-Variant", "AllTraffic")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            self._send_body(reply.status, json.dumps(reply.body).encode(), "application/json")
 
         def _stream(self, reply: StreamReply) -> None:
-            # Chunked like the real service, so each frame reaches the client as it is written.
-            self.send_response(200)
-            self.send_header("Content-Type", "application/vnd.amazon.eventstream")
-            self.send_header("X-Amzn-SageMaker-Content-Type", reply.content_type)
-            self.send_header("x-Amzn-Invoked-Production-Variant", "AllTraffic")
-            self.send_header("Transfer-Encoding", "chunked")
-            self.end_headers()
+            self._start_stream(reply.content_type)
             for i, part in enumerate(reply.parts):
                 if reply.hold_after is not None and i == reply.hold_after:
                     fake._hold(reply)
@@ -499,9 +518,61 @@ def _make_handler(fake: FakeSageMakerRuntime) -> type[BaseHTTPRequestHandler]:
             if reply.error is not None:
                 kind, message = reply.error
                 self._chunk(error_frame(kind, message, "ModelError" if kind == "ModelStreamError" else None))
+            self._end_stream()
+            reply.sent.set()
+
+        def _start_stream(self, content_type: str) -> None:
+            # Chunked like the real service, so each frame reaches the client as it is written.
+            self.send_response(200)
+            self.send_header("Content-Type", "application/vnd.amazon.eventstream")
+            self.send_header("X-Amzn-SageMaker-Content-Type", content_type)
+            self.send_header("x-Amzn-Invoked-Production-Variant", "AllTraffic")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+
+        def _end_stream(self) -> None:
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
-            reply.sent.set()
+
+        def _relay(self, reply: RelayReply, recorded: RecordedRequest) -> None:
+            """POST the body to the container's /invocations and answer as SageMaker does with what it says."""
+            target = urlsplit(reply.url)
+            container = http.client.HTTPConnection(target.hostname or "127.0.0.1", target.port, timeout=reply.timeout)
+            content_type = recorded.headers.get("content-type") or "application/json"
+            try:
+                try:
+                    container.request("POST", "/invocations", recorded.body, {"Content-Type": content_type})
+                    answer = container.getresponse()
+                except OSError as error:
+                    self._error(ErrorReply(500, "InternalFailure", f"the container could not be reached: {error}"))
+                    return
+                if answer.status >= 400:
+                    original = answer.read().decode("utf-8", "replace")
+                    self._error(ErrorReply.model_error(answer.status, original))
+                elif recorded.streaming:
+                    self._relay_stream(answer)
+                else:
+                    container_type = answer.getheader("Content-Type") or "application/json"
+                    self._send_body(answer.status, answer.read(), container_type)
+            finally:
+                container.close()
+
+        def _relay_stream(self, answer: http.client.HTTPResponse) -> None:
+            self._start_stream(answer.getheader("Content-Type") or "application/octet-stream")
+            try:
+                while data := answer.read1(65536):
+                    self._chunk(payload_part_frame(data))
+            except (OSError, http.client.HTTPException) as error:
+                self._chunk(error_frame("ModelStreamError", f"the container's stream broke: {error}", "StreamBroken"))
+            self._end_stream()
+
+        def _send_body(self, status: int, data: bytes, content_type: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("x-Amzn-Invoked-Production-Variant", "AllTraffic")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
 
         def _chunk(self, data: bytes) -> None:
             self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
