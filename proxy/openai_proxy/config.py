@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -12,6 +13,9 @@ DEFAULT_DEADLINE_SECONDS = 28.0
 STREAMING_DEADLINE_SECONDS = 900.0
 DEFAULT_MAX_OUTPUT_TOKENS = 1024
 MAX_BODY_BYTES = 6 * 1024 * 1024  # SageMaker's own payload limit; the gateway allows 10 MB
+# Variables ProxyFunction sets from stack config (named here so both sides spell them once).
+TOOL_CALL_PARSER_ENV = "TOOL_CALL_PARSER"  # toolCallParser: the container's vLLM tool-call parser, or empty
+STOP_SEQUENCES_ENV = "STOP_SEQUENCES"  # chatStopSequences: a JSON array of strings added to every chat request
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,10 @@ class Settings:
     deadline_seconds: float
     response_streaming: bool = False
     inference_component_name: str = ""  # with scaleToZero: the component to invoke on the endpoint
+    tool_call_parser: str = ""
+    """The container parses tool calls (vLLM --tool-call-parser); empty: tools are not forwarded."""
+    chat_stop_sequences: tuple[str, ...] = ()
+    """Stops added to every chat request (a base model's chat template), besides the client's."""
     problems: tuple[str, ...] = field(default=())
 
     @property
@@ -71,6 +79,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     default_deadline = STREAMING_DEADLINE_SECONDS if streaming else DEFAULT_DEADLINE_SECONDS
     deadline = _positive(env, "REQUEST_DEADLINE_SECONDS", default_deadline, float, problems)
     return Settings(
+        tool_call_parser=env.get(TOOL_CALL_PARSER_ENV, "").strip(),
+        chat_stop_sequences=_stop_sequences(env.get(STOP_SEQUENCES_ENV, ""), problems),
         endpoint_name=endpoint,
         model_id=model_id,
         dialect=dialect,
@@ -97,3 +107,16 @@ def _positive(env: Mapping[str, str], name: str, default: float, kind: type, pro
         problems.append(f"{name} must be a positive {'integer' if kind is int else 'number'}, not {raw!r}")
         return default
     return value
+
+
+def _stop_sequences(raw: str, problems: list[str]) -> tuple[str, ...]:
+    if not raw.strip():
+        return ()
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = None
+    if not isinstance(value, list) or not all(isinstance(s, str) and s for s in value):
+        problems.append(f"{STOP_SEQUENCES_ENV} must be a JSON array of non-empty strings, not {raw[:100]!r}")
+        return ()
+    return tuple(dict.fromkeys(value))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from openai_proxy.validation import CompletionRequest, message_text
@@ -9,6 +10,8 @@ from openai_proxy.validation import CompletionRequest, message_text
 # Stops the model from writing the user's next turn itself (text dialects, chat only).
 TURN_STOP = "\nUser:"
 MAX_CONTAINER_STOPS = 4  # TGI refuses more than 4 stop sequences by default
+# TGI: "`inputs` tokens + `max_new_tokens` must be <= 2048. Given: 1990 `inputs` tokens and 256 `max_new_tokens`"
+_TGI_OVER_CONTEXT = re.compile(r"must be <= (\d+)\. Given: (\d+) `inputs` tokens")
 
 
 def container_request(request: CompletionRequest, dialect: str, served_model: str) -> dict[str, Any]:
@@ -26,36 +29,54 @@ def openai_request(request: CompletionRequest, served_model: str) -> dict[str, A
         body["prompt"] = request.prompt
     body["stream"] = True
     body["stream_options"] = {"include_usage": True}  # usage from the container, not estimated
-    if request.max_tokens_given:
-        body["max_tokens"] = request.max_tokens
-    # Else none: vLLM then allows what the context leaves (a fixed cap would make a long chat fail
-    # with "maximum context length" well before the context is full); read_generation applies the cap.
+    # Always sent, so vLLM itself stops at the cap and counts the tokens (routes retries a long chat
+    # that leaves less room without it: vLLM then allows exactly the room left).
+    body["max_tokens"] = request.max_tokens
     if request.temperature is not None:
         body["temperature"] = request.temperature
-    if request.top_p is not None:
+    if request.top_p == 0:
+        body["top_k"] = 1  # only the likeliest token, which is what top_p 0 means; vLLM wants top_p > 0
+    elif request.top_p is not None:
         body["top_p"] = request.top_p
     if request.stop:
         body["stop"] = list(request.stop)
+    if request.echo:
+        body["echo"] = True
     body.update(request.extras)
     return body
 
 
+def body_for_room_left(body: dict[str, Any], refusal: str) -> dict[str, Any] | None:
+    """The body to send again when the container refused its max_tokens beside this prompt, or None.
+
+    vLLM without max_tokens allows exactly what the context leaves (less than the refused value);
+    TGI is told that room, computed from its own message.
+    """
+    if "max_tokens" in body:
+        return {k: v for k, v in body.items() if k != "max_tokens"}
+    parameters = body.get("parameters")
+    found = _TGI_OVER_CONTEXT.search(refusal)
+    if isinstance(parameters, dict) and found and int(found[1]) > int(found[2]):
+        return {**body, "parameters": {**parameters, "max_new_tokens": int(found[1]) - int(found[2])}}
+    return None
+
+
 def text_generation_request(request: CompletionRequest, dialect: str) -> dict[str, Any]:
     """`{"inputs", "parameters", "stream"}` for LMI (DJL) and TGI text-generation containers."""
-    stops = list(request.stop)
-    if request.kind == "chat" and len(stops) < MAX_CONTAINER_STOPS:
-        stops.append(TURN_STOP)
+    # The container is told what fits; generation's StopTrimmer applies every stop anyway.
+    stops = list(dict.fromkeys([*request.stop, TURN_STOP] if request.kind == "chat" else request.stop))
+    stops = stops[:MAX_CONTAINER_STOPS]
     parameters: dict[str, Any] = {
         "max_new_tokens": request.max_tokens,
         "details": True,  # gives finish_reason and token counts
         "return_full_text": False,
     }
-    if request.temperature == 0:
-        parameters["do_sample"] = False  # OpenAI's temperature 0 means greedy
+    if request.temperature == 0 or request.top_p == 0:
+        parameters["do_sample"] = False  # OpenAI's temperature 0 (or top_p 0) means greedy
     elif request.temperature is not None:
         parameters["do_sample"] = True
         parameters["temperature"] = request.temperature
-    if request.top_p is not None and request.top_p < 1:  # TGI requires top_p < 1
+    if request.top_p and request.top_p < 1:  # TGI requires 0 < top_p < 1
         parameters["top_p"] = request.top_p
     if stops:
         parameters["stop_sequences" if dialect == "lmi" else "stop"] = stops

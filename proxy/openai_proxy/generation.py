@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from openai_proxy.deadline import Deadline
 from openai_proxy.dialects import TURN_STOP, rendered_prompt
 from openai_proxy.errors import DeadlineReached, StreamFailure
-from openai_proxy.openai_objects import usage
+from openai_proxy.openai_objects import new_tool_call_id, usage
 from openai_proxy.stops import StopTrimmer
 from openai_proxy.stream_reader import Delta, StreamReader
 from openai_proxy.validation import CompletionRequest
 
 CHARS_PER_TOKEN = 4  # for estimating usage when the container reports none
+INCOMPLETE_CODE = "model_stream_incomplete"
 
 
 @dataclass
@@ -31,6 +32,22 @@ class GenerationReport:
     completion_chars: int = 0
     cut_at_deadline: bool = False
     error: StreamFailure | None = None
+    tool_calls_seen: set = field(default_factory=set)  # indexes of the tool calls that began
+
+    def name_tool_calls(self, calls: list) -> list:
+        """The calls of a delta, each call's first delta with an `id` (and `type`), as OpenAI always sends."""
+        named = []
+        for call in calls:
+            if isinstance(call, dict):
+                index = call.get("index")
+                if not isinstance(index, int) or index not in self.tool_calls_seen:
+                    if isinstance(index, int):
+                        self.tool_calls_seen.add(index)
+                    if not call.get("id") or not call.get("type"):
+                        call = {**call, "id": call.get("id") or new_tool_call_id()}
+                        call["type"] = call.get("type") or "function"
+            named.append(call)
+        return named
 
     @property
     def final_finish_reason(self) -> str:
@@ -58,24 +75,19 @@ def read_generation(
 ) -> Iterator[Delta]:
     """Yield the answer's deltas until the container finishes, fails, or the deadline passes.
 
-    Never raises for the container's doing: failures and cuts are recorded in `report`.
+    Never raises for the container's doing: failures and cuts are recorded in `report`. A stream
+    that ends without saying it is complete (a finish_reason, `[DONE]`, a whole answer) is a failure.
     """
     shaping = _TextShaping(request) if dialect != "openai" else None
-    # The container was sent no max_tokens (openai dialect, none from the client): cap it here,
-    # counting content deltas (vLLM streams one token per delta).
-    budget = request.max_tokens if dialect == "openai" and not request.max_tokens_given else -1
     reader = StreamReader()
     feed, expired = reader.feed, deadline.expired  # looked up once: this loop runs per token
     try:
+        if shaping is not None and request.echo and request.prompt:
+            yield Delta(request.prompt)  # the text containers are asked for the answer alone
         for part in parts:
             for delta in feed(part):
                 if _observe(delta, report, shaping):
                     yield delta
-                    if budget > 0 and delta.content:
-                        budget -= 1
-                        if budget == 0 and not delta.finish_reason:
-                            report.finish_reason = "length"
-                            return
                 if shaping is not None and shaping.stopped:  # a stop the container was not told of
                     report.finish_reason = "stop"
                     return
@@ -92,6 +104,8 @@ def read_generation(
         last = Delta()
         if shaping is not None and _observe(last, report, shaping, last=True):
             yield last
+        if not report.finish_reason and not reader.complete:
+            raise StreamFailure("the model's stream ended before the answer was complete", INCOMPLETE_CODE)
     except DeadlineReached:
         report.cut_at_deadline = not report.finish_reason
     except StreamFailure as failure:
@@ -110,6 +124,8 @@ def _observe(delta: Delta, report: GenerationReport, shaping: _TextShaping | Non
         report.finish_reason = delta.finish_reason
     if delta.usage:
         report.container_usage = {**(report.container_usage or {}), **delta.usage}
+    if delta.tool_calls:
+        delta.tool_calls = report.name_tool_calls(delta.tool_calls)
     if delta.content or delta.tool_calls or delta.logprobs:
         report.completion_chars += len(delta.content)
         return True

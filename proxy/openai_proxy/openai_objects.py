@@ -22,6 +22,10 @@ class ResponseMeta:
         return cls(f"{prefix}-{uuid.uuid4().hex}", int(time.time()), model)
 
 
+def new_tool_call_id() -> str:
+    return f"call_{uuid.uuid4().hex[:24]}"
+
+
 def usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
     return {
         "prompt_tokens": prompt_tokens,
@@ -42,7 +46,7 @@ def chat_completion(
     message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
     if tool_calls:
         message["tool_calls"] = tool_calls
-    obj = _object(meta, "chat.completion", {"message": message}, logprobs, finish_reason)
+    obj = _object(meta, "chat.completion", {"message": message}, _chat_logprobs(logprobs), finish_reason)
     obj["usage"] = usage_
     return obj
 
@@ -61,7 +65,7 @@ def chat_chunk(
     *,
     with_usage: bool = False,
 ) -> dict:
-    chunk = _object(meta, "chat.completion.chunk", {"delta": delta}, logprobs, finish_reason)
+    chunk = _object(meta, "chat.completion.chunk", {"delta": delta}, _chat_logprobs(logprobs), finish_reason)
     if with_usage:
         chunk["usage"] = None
     return chunk
@@ -79,6 +83,13 @@ def text_chunk(
     if with_usage:
         chunk["usage"] = None
     return chunk
+
+
+def _chat_logprobs(logprobs: Any) -> Any:
+    """OpenAI's chat logprobs object has `content` and `refusal`; vLLM sends `content` alone."""
+    if isinstance(logprobs, dict) and "refusal" not in logprobs:
+        return {**logprobs, "refusal": None}
+    return logprobs
 
 
 def _object(meta: ResponseMeta, kind: str, content: dict, logprobs: Any, finish_reason: str | None) -> dict:

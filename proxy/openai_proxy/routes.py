@@ -11,12 +11,12 @@ from urllib.parse import unquote
 from openai_proxy.assemble import collect_completion
 from openai_proxy.config import Settings
 from openai_proxy.deadline import Deadline
-from openai_proxy.dialects import container_request
+from openai_proxy.dialects import body_for_room_left, container_request
 from openai_proxy.errors import ApiError
 from openai_proxy.generation import GenerationReport
 from openai_proxy.http_event import HttpRequest
 from openai_proxy.openai_objects import ResponseMeta, model_list, model_object
-from openai_proxy.sagemaker import open_payload_stream
+from openai_proxy.sagemaker import CONTEXT_LENGTH_EXCEEDED, PayloadStream, open_payload_stream, prompt_over_context
 from openai_proxy.sse import CONTENT_TYPE as SSE_CONTENT_TYPE
 from openai_proxy.sse import stream_openai_sse
 from openai_proxy.validation import CompletionRequest, parse_json_body, validate_chat, validate_completion
@@ -94,9 +94,8 @@ def _generate(call: Call, request: CompletionRequest) -> Reply:
     settings = call.settings
     call.stream, call.completion_request = request.stream, request
     body = container_request(request, settings.dialect, settings.model_id)
-    open_parts = partial(
-        open_payload_stream, settings.endpoint_name, body, call.deadline, settings.inference_component_name
-    )
+    open_body = partial(_open_payload, settings, call.deadline)
+    open_parts = partial(_open_within_context, open_body, body, request)
     try:
         parts = open_parts()  # failures here get a status
     except ApiError as error:
@@ -120,6 +119,31 @@ def _generate(call: Call, request: CompletionRequest) -> Reply:
         chunks = stream_openai_sse(parts, request, meta, call.deadline, dialect=settings.dialect, report=report)
         return Reply(200, chunks, SSE_CONTENT_TYPE, {"cache-control": "no-cache"})
     return Reply(200, collect_completion(parts, request, meta, call.deadline, dialect=settings.dialect, report=report))
+
+
+def _open_payload(settings: Settings, deadline: Deadline, body: dict) -> PayloadStream:
+    return open_payload_stream(settings.endpoint_name, body, deadline, settings.inference_component_name)
+
+
+def _open_within_context(
+    open_body: Callable[[dict], PayloadStream], body: dict, request: CompletionRequest
+) -> PayloadStream:
+    """Open the model's stream. When the proxy's own max_tokens (the cap) does not fit beside the
+    prompt, the answer gets the room left (one more call) instead of a refusal."""
+    what = "messages" if request.kind == "chat" else "prompt"
+    try:
+        return open_body(body)
+    except ApiError as error:
+        if error.code != CONTEXT_LENGTH_EXCEEDED:
+            raise
+        error.param = what
+        retry = body_for_room_left(body, error.message) if request.max_tokens_is_ours else None
+        if retry is None:
+            raise
+    try:
+        return open_body(retry)
+    except ApiError as error:
+        raise prompt_over_context(error, what) from None
 
 
 Route = Callable[[Call], Reply]

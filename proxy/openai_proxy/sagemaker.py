@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,6 +28,10 @@ from openai_proxy.errors import ApiError, DeadlineReached, StreamFailure, scrub
 from openai_proxy.stream_reader import container_error_message
 from openai_proxy.waking import is_no_capacity, model_waking_up
 
+CONTEXT_LENGTH_EXCEEDED = "context_length_exceeded"
+# How containers say prompt + max_tokens (or the prompt alone) exceeds the context: vLLM's token and
+# character checks, its max_tokens > max_model_len check, TGI's two checks.
+_OVER_CONTEXT = ("context length", "max_model_len", "`max_new_tokens` must be <=", "`inputs` must have less than")
 _THROTTLED = ("ThrottlingException", "Throttling", "ThrottledException", "TooManyRequestsException")
 
 
@@ -149,6 +154,37 @@ def api_error_from_aws(exc: Exception) -> ApiError:
     return ApiError(500, "The proxy could not invoke the model.", detail=detail)
 
 
+_CONTEXT_SIZE = re.compile(r"maximum context length is (\d+) tokens")
+_PROMPT_SIZE = re.compile(r"prompt contains (at least )?(\d+) input tokens")
+
+
+def prompt_over_context(error: ApiError, what: str) -> ApiError:
+    """The error for a request re-sent without max_tokens (so the answer gets the room left) and
+    refused again: the prompt (`what`: messages or prompt) alone fills the context. vLLM's own words
+    would speak of "0 output tokens" or "max_tokens must be at least 1"."""
+    if error.code != CONTEXT_LENGTH_EXCEEDED and "max_tokens must be at least 1" not in error.message:
+        return error
+    context, prompt = _CONTEXT_SIZE.search(error.message), _PROMPT_SIZE.search(error.message)
+    s = "" if what == "messages" else "s"
+    if context and prompt:
+        size = f"{prompt[1] or ''}{prompt[2]} tokens"
+        message = f"This model's maximum context length is {context[1]} tokens, and the {what} alone hold{s} {size}"
+    else:
+        message = f"The {what} fill{s} this model's whole context"
+    return ApiError(
+        400,
+        f"{message}, leaving no room for an answer. Please shorten the {what}.",
+        code=CONTEXT_LENGTH_EXCEEDED,
+        param=what,
+        detail=error.detail,
+    )
+
+
+def is_over_context(message: str) -> bool:
+    lowered = message.lower()
+    return any(marker.lower() in lowered for marker in _OVER_CONTEXT)
+
+
 def _model_error(response: dict, message: str, detail: str) -> ApiError:
     """The container answered with an error: its 4xx is the client's (400; 429 stays 429), its 5xx the model's (502)."""
     original_status = response.get("OriginalStatusCode")
@@ -167,6 +203,6 @@ def _model_error(response: dict, message: str, detail: str) -> ApiError:
             detail=detail,
         )
     if isinstance(original_status, int) and 400 <= original_status < 500:
-        code = "context_length_exceeded" if "context length" in text.lower() else "model_rejected_request"
+        code = CONTEXT_LENGTH_EXCEEDED if is_over_context(text) else "model_rejected_request"
         return ApiError(400, text, code=code, detail=detail)
     return ApiError(502, f"The model server failed: {text}", code="model_error", detail=detail)

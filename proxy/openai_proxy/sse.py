@@ -58,18 +58,25 @@ def stream_openai_sse(
 ) -> Iterator[bytes]:
     """Yield `data: {...}\\n\\n` chunks exactly as OpenAI streams them, then `data: [DONE]`.
 
-    First the role (chat), one chunk per delta, a final chunk with finish_reason, a usage chunk
-    when `stream_options.include_usage` is set. A failure of the model mid-stream ends the stream
+    First the role (chat; with the first delta, so that a tool-call answer starts with content null
+    as OpenAI's does), one chunk per delta, a final chunk with finish_reason, a usage chunk when
+    `stream_options.include_usage` is set. A failure of the model mid-stream ends the stream
     with an OpenAI error event; the deadline ends it with finish_reason "length". `parts` may be
     any iterable of bytes (see generation.read_generation); pass a `report` to read what happened.
     """
     report = report if report is not None else GenerationReport()
     chat = request.kind == "chat"
     with_usage = request.include_usage  # OpenAI then sends "usage": null in every chunk but the last
-    if chat:
-        yield sse_event(chat_chunk(meta, {"role": "assistant", "content": ""}, with_usage=with_usage))
+    role_due = chat
     frame = text_chunk_frame(meta, chat, with_usage)
     for delta in read_generation(parts, request, dialect, deadline, report):
+        if role_due:
+            role_due = False
+            if delta.tool_calls and not delta.content:
+                piece = {"role": "assistant", "content": None, "tool_calls": delta.tool_calls}
+                yield sse_event(chat_chunk(meta, piece, logprobs=delta.logprobs, with_usage=with_usage))
+                continue
+            yield sse_event(chat_chunk(meta, {"role": "assistant", "content": ""}, with_usage=with_usage))
         if frame is not None and delta.logprobs is None and not delta.tool_calls:  # the usual token
             yield frame[0] + encode_basestring(delta.content).encode() + frame[1]
             continue
@@ -81,6 +88,8 @@ def stream_openai_sse(
         else:
             chunk = text_chunk(meta, delta.content, logprobs=delta.logprobs, with_usage=with_usage)
         yield sse_event(chunk)
+    if role_due:  # an answer without a single delta
+        yield sse_event(chat_chunk(meta, {"role": "assistant", "content": ""}, with_usage=with_usage))
     if report.error is not None:
         message = f"The model failed while generating: {scrub(report.error.message)}"
         yield sse_event(openai_error(message, "server_error", None, report.error.code))

@@ -105,6 +105,7 @@ class StreamReader:
 
     def __init__(self) -> None:
         self.failure: StreamFailure | None = None  # an error event, raised after the deltas before it
+        self.complete = False  # `[DONE]` or a whole answer arrived (a finish_reason says so too)
         self._pending: list[bytes] = []
         self._raw: list[bytes] | None = []  # everything, until the first delta (for pretty-printed JSON)
         self._template: EventTemplate | None = None  # vLLM's token lines differ only in their text
@@ -136,6 +137,7 @@ class StreamReader:
             except (ValueError, RecursionError):
                 delta = None
             deltas = [delta] if delta is not None else []
+        self.complete = self.complete or any(delta.whole for delta in deltas)
         return deltas
 
     def _parse(self, lines: list[bytes]) -> list[Delta]:
@@ -154,7 +156,9 @@ class StreamReader:
             except StreamFailure as failure:
                 self.failure = failure
                 break
-            if delta is not None:
+            if delta is None:
+                self.complete = self.complete or line.rstrip().endswith(b"[DONE]")
+            else:
                 deltas.append(delta)
                 if template is None and self._template_tries and delta.content and delta == Delta(delta.content):
                     self._template_tries -= 1
@@ -210,6 +214,8 @@ def _text_generation_delta(event: dict) -> Delta:
     else:
         text = event.get("generated_text")
         whole = True
+    if finish is None and isinstance(event.get("generated_text"), str):
+        finish = "stop"  # the last event (or a whole answer) without details: complete all the same
     generated = details.get("generated_tokens")
     usage = {"completion_tokens": generated} if isinstance(generated, int) and generated >= 0 else None
     return Delta(

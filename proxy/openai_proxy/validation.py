@@ -15,6 +15,8 @@ ROLES = ("system", "developer", "user", "assistant", "tool")
 MESSAGE_KEYS = ("role", "content", "name", "tool_calls", "tool_call_id")
 TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_STOP_SEQUENCES = 4
+COMPLETIONS_DEFAULT_MAX_TOKENS = 16  # OpenAI's documented default for /v1/completions, and vLLM's
+TOOL_FIELDS = ("tools", "tool_choice", "parallel_tool_calls")
 
 
 @dataclass(frozen=True)
@@ -24,15 +26,17 @@ class CompletionRequest:
     kind: str
     stream: bool
     max_tokens: int
-    """The client's max_tokens cut to MAX_OUTPUT_TOKENS, or MAX_OUTPUT_TOKENS when it set none."""
-    max_tokens_given: bool = True
-    """False when the client set no limit: the model may use its whole context, the proxy stops at the cap."""
+    """The client's max_tokens cut to MAX_OUTPUT_TOKENS; without one, the cap (chat) or 16 (completions)."""
+    max_tokens_is_ours: bool = False
+    """The proxy chose max_tokens (none from the client, or more than the cap): when it does not fit
+    beside the prompt, the answer gets the room left instead of a refusal."""
     include_usage: bool = False
     temperature: float | None = None
     top_p: float | None = None
     stop: tuple[str, ...] = ()
     messages: list[dict] = field(default_factory=list)
     prompt: str = ""
+    echo: bool = False  # completions: the answer starts with the prompt
     extras: dict[str, Any] = field(default_factory=dict)  # forwarded in the openai dialect only
 
     @property
@@ -59,7 +63,11 @@ def validate_chat(data: dict, settings: Settings) -> CompletionRequest:
     _check_model(data, settings)
     messages = _messages(data.get("messages"), settings.dialect)
     extras = _openai_extras(data, settings.dialect, chat=True)
-    return CompletionRequest(kind="chat", messages=messages, extras=extras, **_sampling(data, settings))
+    _tool_fields(extras, settings)
+    sampling = _sampling(data, settings, settings.max_output_tokens)
+    # The deployment's own stops (a base model's chat template) come on top of the client's four.
+    sampling["stop"] = tuple(dict.fromkeys(sampling["stop"] + settings.chat_stop_sequences))
+    return CompletionRequest(kind="chat", messages=messages, extras=extras, **sampling)
 
 
 def validate_completion(data: dict, settings: Settings) -> CompletionRequest:
@@ -72,7 +80,10 @@ def validate_completion(data: dict, settings: Settings) -> CompletionRequest:
     if not isinstance(prompt, str):
         raise invalid_request("'prompt' must be a string (or a list holding one string).", "prompt")
     extras = _openai_extras(data, settings.dialect, chat=False)
-    return CompletionRequest(kind="text", prompt=prompt, extras=extras, **_sampling(data, settings))
+    echo = data.get("echo")
+    echo = False if echo is None else _boolean(echo, "echo")
+    sampling = _sampling(data, settings, min(COMPLETIONS_DEFAULT_MAX_TOKENS, settings.max_output_tokens))
+    return CompletionRequest(kind="text", prompt=prompt, echo=echo, extras=extras, **sampling)
 
 
 def message_text(content: Any) -> str:
@@ -151,7 +162,7 @@ def _content_parts(parts: list, where: str, dialect: str) -> None:
             raise _unsupported(f"'{part['type'][:40]}' content parts ({here})", dialect, f"{here}.type")
 
 
-def _sampling(data: dict, settings: Settings) -> dict[str, Any]:
+def _sampling(data: dict, settings: Settings, default_max_tokens: int) -> dict[str, Any]:
     stream = data.get("stream")
     if stream is None:
         stream = False
@@ -170,27 +181,30 @@ def _sampling(data: dict, settings: Settings) -> dict[str, Any]:
         if not isinstance(include_usage, bool):
             raise invalid_request("'stream_options.include_usage' must be a boolean.", "stream_options.include_usage")
     n = data.get("n")
-    if n is not None and (not _is_int(n) or n != 1):
+    if n is not None and _as_int(n) != 1:
         raise invalid_request("'n' must be 1: this API returns one choice per request.", "n")
+    max_tokens, ours = _max_tokens(data, settings.max_output_tokens, default_max_tokens)
     return {
         "stream": stream,
         "include_usage": include_usage,
-        "max_tokens": _max_tokens(data, settings),
-        "max_tokens_given": data.get("max_tokens") is not None or data.get("max_completion_tokens") is not None,
+        "max_tokens": max_tokens,
+        "max_tokens_is_ours": ours,
         "temperature": _number(data, "temperature", 0, 2),
-        "top_p": _number(data, "top_p", 0, 1, low_open=True),
+        "top_p": _number(data, "top_p", 0, 1),
         "stop": _stop(data.get("stop")),
     }
 
 
-def _max_tokens(data: dict, settings: Settings) -> int:
+def _max_tokens(data: dict, cap: int, default: int) -> tuple[int, bool]:
+    """(max_tokens, whether the proxy chose it rather than the client)."""
     name = "max_completion_tokens" if data.get("max_completion_tokens") is not None else "max_tokens"
     value = data.get(name)
     if value is None:
-        return settings.max_output_tokens
-    if not _is_int(value) or value < 1:
+        return default, True
+    value = _as_int(value)
+    if value is None or value < 1:
         raise invalid_request(f"'{name}' must be a positive integer.", name)
-    return min(value, settings.max_output_tokens)
+    return min(value, cap), value > cap
 
 
 def _stop(stop: Any) -> tuple[str, ...]:
@@ -213,18 +227,41 @@ def _openai_extras(data: dict, dialect: str, *, chat: bool) -> dict[str, Any]:
         if value is None:
             continue
         value = check(value, name)
-        if dialect != "openai":
+        if dialect != "openai" and name not in TOOL_FIELDS:  # tools: see _tool_fields
             if value in _NO_OPS.get(name, ()):
                 continue
             raise _unsupported(f"'{name}'", dialect, name)
         extras[name] = value
     if chat and "top_logprobs" in extras and not extras.get("logprobs"):
         raise invalid_request("'top_logprobs' requires 'logprobs' to be true.", "top_logprobs")
-    if chat and "tool_choice" in extras and not extras.get("tools"):
-        if extras["tool_choice"] not in ("none", "auto"):
-            raise invalid_request("'tool_choice' is only allowed when 'tools' are specified.", "tool_choice")
-        del extras["tool_choice"]  # nothing to choose from: a no-op
     return extras
+
+
+def _tool_fields(extras: dict[str, Any], settings: Settings) -> None:
+    """Keep the tool fields only for a container that parses tool calls; else answer as plain chat.
+
+    Without a parser vLLM refuses `tools` outright (absent/"auto" tool_choice included), although a
+    text answer is what "auto" and "none" allow: those become plain chat. "required" or a named
+    function cannot be honoured without one.
+    """
+    choice = extras.get("tool_choice")
+    if not extras.get("tools"):  # absent or []: nothing to call (vLLM refuses an empty list)
+        if choice not in (None, "none", "auto"):
+            raise invalid_request("'tool_choice' is only allowed when 'tools' are specified.", "tool_choice")
+    elif settings.dialect == "openai" and settings.tool_call_parser:
+        return
+    elif choice not in (None, "none", "auto"):
+        wanted = "'required'" if choice == "required" else f"function {choice['function']['name'][:64]!r}"
+        if settings.dialect != "openai":
+            raise _unsupported(f"tool_choice {wanted}", settings.dialect, "tool_choice")
+        raise invalid_request(
+            f"tool_choice {wanted} needs the model's tool calls parsed, and this deployment has no tool-call "
+            "parser: set the stack's `toolCallParser` config (e.g. `hermes` for Qwen2.5) to use tools.",
+            "tool_choice",
+            "unsupported_value",
+        )
+    for name in TOOL_FIELDS:
+        extras.pop(name, None)
 
 
 def _unsupported(what: str, dialect: str, param: str) -> ApiError:
@@ -239,24 +276,33 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _as_int(value: Any) -> int | None:
+    """An integer field's value: an int, or a whole-number float (JSON clients send 5.0); else None."""
+    if _is_int(value):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _number(data: dict, name: str, low: float, high: float, *, low_open: bool = False) -> float | None:
+def _number(data: dict, name: str, low: float, high: float) -> float | None:
     value = data.get(name)
     if value is None:
         return None
-    if not _is_number(value) or value > high or value < low or (low_open and value == low):
-        bracket = "(" if low_open else "["
-        raise invalid_request(f"'{name}' must be a number in {bracket}{low}, {high}].", name)
+    if not _is_number(value) or value > high or value < low:
+        raise invalid_request(f"'{name}' must be a number in [{low}, {high}].", name)
     return value
 
 
 def _ranged(low: float, high: float, *, integer: bool = False):
     def check(value: Any, name: str) -> Any:
-        ok = _is_int(value) if integer else _is_number(value)
-        if not ok or not low <= value <= high:
+        if integer:
+            value = _as_int(value)
+        if not _is_number(value) or not low <= value <= high:
             raise invalid_request(
                 f"'{name}' must be {'an integer' if integer else 'a number'} in [{low}, {high}].", name
             )
@@ -272,9 +318,10 @@ def _boolean(value: Any, name: str) -> bool:
 
 
 def _integer(value: Any, name: str) -> int:
-    if not _is_int(value):
+    number = _as_int(value)
+    if number is None:
         raise invalid_request(f"'{name}' must be an integer.", name)
-    return value
+    return number
 
 
 def _tools(value: Any, name: str) -> list:
@@ -347,9 +394,6 @@ _TEXT_EXTRAS = {
 }
 # Values that change nothing: accepted (and dropped) by the text dialects.
 _NO_OPS: dict[str, tuple] = {
-    "tools": ([],),
-    "tool_choice": ("none", "auto"),
-    "parallel_tool_calls": (True, False),
     "response_format": ({"type": "text"},),
     "presence_penalty": (0,),
     "frequency_penalty": (0,),

@@ -89,7 +89,10 @@ def test_tool_call_deltas_pass_through_and_assemble(proxy_env):
     events = sse_events(post_chat(True, tools=[{"type": "function", "function": {"name": "get_weather"}}]))
     answer = body_of(post_chat(False, tools=[{"type": "function", "function": {"name": "get_weather"}}]))
 
-    streamed = [e["choices"][0]["delta"]["tool_calls"][0] for e in events[1:-2]]
+    # As OpenAI streams a tool call: the role comes with the first call delta, content null, not "".
+    assert events[0]["choices"][0]["delta"]["role"] == "assistant"
+    assert events[0]["choices"][0]["delta"]["content"] is None
+    streamed = [e["choices"][0]["delta"]["tool_calls"][0] for e in events[:-2]]
     assert streamed == CALL_DELTAS
     assert events[-2]["choices"][0]["finish_reason"] == "tool_calls"
     message = answer["choices"][0]["message"]
@@ -100,7 +103,7 @@ def test_tool_call_deltas_pass_through_and_assemble(proxy_env):
     assert answer["choices"][0]["finish_reason"] == "tool_calls"
 
 
-def test_logprobs_pass_back_unchanged(proxy_env):
+def test_logprobs_pass_back_with_openais_refusal_field(proxy_env):
     chunks = [
         {
             "choices": [
@@ -129,8 +132,11 @@ def test_logprobs_pass_back_unchanged(proxy_env):
     events = sse_events(post_chat(True, logprobs=True))
     answer = body_of(post_chat(False, logprobs=True))
 
-    assert [e["choices"][0]["logprobs"] for e in events[1:3]] == [c["choices"][0]["logprobs"] for c in chunks]
+    # OpenAI's schema requires `refusal` beside `content`; vLLM sends `content` alone.
+    expected = [{**c["choices"][0]["logprobs"], "refusal": None} for c in chunks]
+    assert [e["choices"][0]["logprobs"] for e in events[1:3]] == expected
     assert [t["token"] for t in answer["choices"][0]["logprobs"]["content"]] == ["Hi", "!"]
+    assert answer["choices"][0]["logprobs"]["refusal"] is None
 
 
 @pytest.mark.parametrize("failure", ["ModelStreamError", "InternalStreamFailure"])

@@ -53,7 +53,8 @@ VLLM_CONTEXT_ERROR = json.dumps(
 def test_upstream_failure_maps_to_the_right_status(proxy_env, reply, status, code, retry_after, stream):
     proxy_env.script(reply)
 
-    response = handler(api_event("POST", "/v1/chat/completions", chat(stream=stream)))
+    # The client's own max_tokens: a context-length refusal is its to fix (no retry in the room left).
+    response = handler(api_event("POST", "/v1/chat/completions", chat(stream=stream, max_tokens=50)))
 
     assert response["statusCode"] == status
     assert response["headers"]["content-type"] == "application/json"
@@ -68,8 +69,9 @@ def test_upstream_failure_maps_to_the_right_status(proxy_env, reply, status, cod
 
 def test_container_4xx_message_reaches_the_client(proxy_env):
     proxy_env.script(ErrorReply.model_error(400, VLLM_CONTEXT_ERROR))
-    error = body_of(handler(api_event("POST", "/v1/chat/completions", chat())))["error"]
+    error = body_of(handler(api_event("POST", "/v1/chat/completions", chat(max_tokens=50))))["error"]
     assert error["message"].startswith("This model's maximum context length is 1024 tokens.")
+    assert error["param"] == "messages"
 
 
 def test_unreachable_sagemaker_is_502(proxy_env, monkeypatch):

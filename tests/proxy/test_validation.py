@@ -35,10 +35,15 @@ def error_of(response: dict, status: int = 400) -> dict:
         ({"messages": USER, "temperature": 2.5}, "temperature"),
         ({"messages": USER, "temperature": -0.1}, "temperature"),
         ({"messages": USER, "temperature": "hot"}, "temperature"),
-        ({"messages": USER, "top_p": 0}, "top_p"),
+        ({"messages": USER, "top_p": -0.1}, "top_p"),
         ({"messages": USER, "top_p": 1.01}, "top_p"),
         ({"messages": USER, "max_tokens": 0}, "max_tokens"),
         ({"messages": USER, "max_tokens": 1.5}, "max_tokens"),
+        ({"messages": USER, "max_tokens": 5.5}, "max_tokens"),
+        ({"messages": USER, "max_tokens": True}, "max_tokens"),
+        ({"messages": USER, "n": 1.5}, "n"),
+        ({"messages": USER, "seed": 7.25}, "seed"),
+        ({"messages": USER, "logprobs": True, "top_logprobs": 2.5}, "top_logprobs"),
         ({"messages": USER, "max_completion_tokens": -3}, "max_completion_tokens"),
         ({"messages": USER, "n": 2}, "n"),
         ({"messages": USER, "stop": ["a", "b", "c", "d", "e"]}, "stop"),
@@ -87,17 +92,15 @@ def test_max_tokens_is_clamped_to_the_configured_cap(proxy_env, monkeypatch):
 
 
 @pytest.mark.parametrize("stream", [False, True])
-def test_without_max_tokens_the_model_gets_the_whole_context_and_the_proxy_applies_the_cap(
-    proxy_env, monkeypatch, stream
-):
-    # A fixed max_tokens would make vLLM refuse a long chat ("maximum context length") although the
-    # context still has room; OpenAI and vLLM alone let the answer use what the context leaves.
+def test_without_max_tokens_the_model_is_sent_the_cap(proxy_env, monkeypatch, stream):
+    # The model itself stops at the cap and counts the tokens: the proxy cannot count tokens from
+    # deltas (vLLM streams "" for a token that ends inside a UTF-8 character or a stop string).
     monkeypatch.setenv("MAX_OUTPUT_TOKENS", "3")
 
     response = post(chat(stream=stream))
 
     assert response["statusCode"] == 200
-    assert "max_tokens" not in proxy_env.requests[-1].json
+    assert proxy_env.requests[-1].json["max_tokens"] == 3
     if stream:
         events = sse_events(response)
         assert streamed_text(events) == "Hello from the"
@@ -109,13 +112,51 @@ def test_without_max_tokens_the_model_gets_the_whole_context_and_the_proxy_appli
         assert choice["finish_reason"] == "length"
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "sent"),
+    [("max_tokens", 5.0, 5), ("max_completion_tokens", 7.0, 7), ("seed", 3.0, 3), ("n", 1.0, None)],
+)
+def test_whole_number_floats_are_accepted_for_integer_fields(proxy_env, field, value, sent):
+    assert post(chat(**{field: value}))["statusCode"] == 200
+    forwarded = proxy_env.requests[-1].json
+    if sent is not None:
+        assert forwarded["max_tokens" if field.startswith("max_") else field] == sent
+        assert isinstance(forwarded["max_tokens" if field.startswith("max_") else field], int)
+
+
+def test_top_p_zero_is_accepted_as_the_likeliest_token_only(proxy_env, monkeypatch):
+    # OpenAI accepts top_p 0; vLLM refuses it ("top_p must be in (0, 1]"): top_k 1 means the same.
+    assert post(chat(top_p=0))["statusCode"] == 200
+    sent = proxy_env.requests[-1].json
+    assert sent["top_k"] == 1
+    assert "top_p" not in sent
+    monkeypatch.setenv("BACKEND_DIALECT", "tgi")  # TGI wants 0 < top_p < 1: greedy instead
+    assert post(chat(top_p=0, temperature=0.7))["statusCode"] == 200
+    parameters = proxy_env.requests[-1].json["parameters"]
+    assert parameters["do_sample"] is False
+    assert "top_p" not in parameters
+
+
+@pytest.mark.parametrize("dialect", ["openai", "tgi"])
+def test_completions_without_max_tokens_get_16_tokens_as_openai_says(proxy_env, monkeypatch, dialect):
+    monkeypatch.setenv("BACKEND_DIALECT", dialect)
+    assert post({"prompt": "Once upon a time"}, "/v1/completions")["statusCode"] == 200
+    sent = proxy_env.requests[-1].json
+    assert (sent["max_tokens"] if dialect == "openai" else sent["parameters"]["max_new_tokens"]) == 16
+    monkeypatch.setenv("MAX_OUTPUT_TOKENS", "8")  # the cap still holds
+    post({"prompt": "Once upon a time"}, "/v1/completions")
+    sent = proxy_env.requests[-1].json
+    assert (sent["max_tokens"] if dialect == "openai" else sent["parameters"]["max_new_tokens"]) == 8
+
+
 def test_unknown_fields_are_ignored_not_forwarded(proxy_env):
     assert post(chat(user="u", metadata={"a": 1}, store=True, service_tier="auto", n=1))["statusCode"] == 200
     sent = proxy_env.requests[-1].json
     assert not {"user", "metadata", "store", "service_tier", "n"} & set(sent)
 
 
-def test_openai_dialect_forwards_agent_fields_unchanged(proxy_env):
+def test_openai_dialect_forwards_agent_fields_unchanged(proxy_env, monkeypatch):
+    monkeypatch.setenv("TOOL_CALL_PARSER", "hermes")
     fields = {
         "tools": TOOLS,
         "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
@@ -158,7 +199,7 @@ def test_openai_dialect_forwards_image_parts_and_tool_turns(proxy_env):
 @pytest.mark.parametrize(
     ("field", "value"),
     [
-        ("tools", TOOLS),
+        ("tool_choice", "required"),
         ("response_format", {"type": "json_object"}),
         ("logprobs", True),
         ("seed", 3),
@@ -168,7 +209,7 @@ def test_openai_dialect_forwards_image_parts_and_tool_turns(proxy_env):
 )
 def test_text_dialects_reject_what_they_cannot_do(proxy_env, monkeypatch, dialect, field, value):
     monkeypatch.setenv("BACKEND_DIALECT", dialect)
-    error = error_of(post(chat(**{field: value})))
+    error = error_of(post(chat(**{field: value}, tools=TOOLS)))
     assert error["param"] == field
     assert dialect in error["message"]
     assert proxy_env.requests == []
@@ -177,7 +218,14 @@ def test_text_dialects_reject_what_they_cannot_do(proxy_env, monkeypatch, dialec
 @pytest.mark.parametrize("dialect", ["lmi", "tgi"])
 def test_text_dialects_accept_harmless_defaults(proxy_env, monkeypatch, dialect):
     monkeypatch.setenv("BACKEND_DIALECT", dialect)
-    body = chat(tools=[], presence_penalty=0, frequency_penalty=0.0, logprobs=False, response_format={"type": "text"})
+    body = chat(
+        tools=TOOLS,
+        tool_choice="auto",
+        presence_penalty=0,
+        frequency_penalty=0.0,
+        logprobs=False,
+        response_format={"type": "text"},
+    )
     assert post(body)["statusCode"] == 200
 
 
@@ -205,6 +253,7 @@ def test_text_parts_are_joined_for_text_dialects(proxy_env, monkeypatch):
         ({"prompt": ["a", "b"]}, "prompt"),
         ({"prompt": "a", "logprobs": 9}, "logprobs"),
         ({"prompt": "a", "max_tokens": -1}, "max_tokens"),
+        ({"prompt": "a", "echo": "yes"}, "echo"),
     ],
 )
 def test_invalid_completion_request_is_400(proxy_env, body, param):
