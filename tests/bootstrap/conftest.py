@@ -1,0 +1,109 @@
+"""The bootstrap program (bootstrap/) under the same mocks as the main program.
+
+- `run_bootstrap(config) -> ProgramRun`: runs bootstrap/__main__.py with `config` (keys as in
+  bootstrap/Pulumi.yaml, without namespace) under the autouse `pulumi_mocks` (its AwsMocks and monitor,
+  re-pointed at the bootstrap project), and returns what it registered and exported.
+- `policy_allows(document, action, resource="*")`: a small IAM evaluator (Allow/Deny, `*` and `?` in
+  actions and resources, case-insensitive actions) for asking what a role may do.
+- `trust_admits(document, claims)`: whether a trust policy's conditions accept a token with these claims.
+- `REPOSITORY`: the repository the tests configure.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from collections.abc import Callable, Mapping
+from fnmatch import fnmatchcase
+from typing import Any
+
+import pulumi
+import pytest
+from pulumi.runtime.sync_await import _sync_await
+
+from tests.conftest import ACCOUNT, ROOT, ProgramRun, PulumiMocks
+
+BOOTSTRAP = ROOT / "bootstrap"
+BOOTSTRAP_PROJECT = "sagemaker-llm-bootstrap"
+REPOSITORY = "octo-org/sagemaker-llm"
+GITHUB_PROVIDER_ARN = f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
+
+# bootstrap/__main__.py imports its modules as the Pulumi CLI runs it: from its own directory.
+if str(BOOTSTRAP) not in sys.path:
+    sys.path.insert(0, str(BOOTSTRAP))
+
+
+def _as_list(value: Any) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def _statement_matches(statement: dict, action: str, resource: str) -> bool:
+    actions = _as_list(statement["Action"])
+    resources = _as_list(statement.get("Resource", "*"))
+    return any(fnmatchcase(action.lower(), a.lower()) for a in actions) and any(
+        fnmatchcase(resource, r) for r in resources
+    )
+
+
+def policy_allows(document: dict, action: str, resource: str = "*") -> bool:
+    """True when some Allow statement matches and no Deny does (conditions are taken as met)."""
+    statements = document["Statement"]
+    if any(s["Effect"] == "Deny" and _statement_matches(s, action, resource) for s in statements):
+        return False
+    return any(s["Effect"] == "Allow" and _statement_matches(s, action, resource) for s in statements)
+
+
+def trust_admits(document: dict, claims: Mapping[str, str]) -> bool:
+    """True when a statement allowing sts:AssumeRoleWithWebIdentity has every condition met by `claims`."""
+    for statement in document["Statement"]:
+        if statement["Effect"] != "Allow" or statement["Action"] != "sts:AssumeRoleWithWebIdentity":
+            continue
+        met = True
+        for operator, tests in statement.get("Condition", {}).items():
+            for key, expected in tests.items():
+                value = claims.get(key.split(":", 1)[1] if key.count(":") else key)
+                if operator == "StringEquals":
+                    met &= value in _as_list(expected)
+                elif operator == "StringLike":
+                    met &= value is not None and any(fnmatchcase(value, p) for p in _as_list(expected))
+                else:
+                    raise AssertionError(f"trust_admits does not evaluate {operator}")
+        if met:
+            return True
+    return False
+
+
+@pytest.fixture
+def run_bootstrap(pulumi_mocks: PulumiMocks, monkeypatch: pytest.MonkeyPatch) -> Callable[..., ProgramRun]:
+    """`run_bootstrap(config)`: run bootstrap/__main__.py under mocks; see the module docstring."""
+    pulumi_mocks.mocks.computed["aws:iam/openIdConnectProvider:OpenIdConnectProvider"] = lambda a, n: {
+        "arn": GITHUB_PROVIDER_ARN
+    }
+
+    def run(config: Mapping[str, Any]) -> ProgramRun:
+        pulumi.runtime.set_mocks(
+            pulumi_mocks.mocks, project=BOOTSTRAP_PROJECT, stack="ci", preview=False, monitor=pulumi_mocks.monitor
+        )
+        values = {
+            f"{BOOTSTRAP_PROJECT}:{key}": value if isinstance(value, str) else json.dumps(value)
+            for key, value in config.items()
+        }
+        pulumi.runtime.set_all_config(values, secret_keys=[])
+        exported: dict[str, Any] = {}
+        monkeypatch.setattr(pulumi, "export", lambda name, value: exported.__setitem__(name, value))
+        resolved: dict[str, Any] = {}
+
+        @pulumi.runtime.test
+        def program():
+            spec = importlib.util.spec_from_file_location("sagemaker_llm_bootstrap", BOOTSTRAP / "__main__.py")
+            assert spec is not None and spec.loader is not None
+            spec.loader.exec_module(importlib.util.module_from_spec(spec))
+            outputs = {name: pulumi.Output.from_input(value) for name, value in exported.items()}
+            return pulumi.Output.all(**outputs).apply(resolved.update)
+
+        program()
+        secret = {n for n, v in exported.items() if _sync_await(pulumi.Output.from_input(v).is_secret())}
+        return ProgramRun(pulumi_mocks.resources(), resolved, frozenset(secret))
+
+    return run

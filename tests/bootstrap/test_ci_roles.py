@@ -1,0 +1,322 @@
+"""The CI roles the bootstrap creates: who may assume each one, and what each may do."""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+
+import botocore.session
+import pytest
+import yaml
+from ci_roles import DEPLOY_SERVICES, PREVIEW_LOOKUPS, deploy_policy, preview_policy
+from ci_settings import BootstrapConfigError, validate
+
+from tests.bootstrap.conftest import (
+    BOOTSTRAP,
+    GITHUB_PROVIDER_ARN,
+    REPOSITORY,
+    policy_allows,
+    trust_admits,
+)
+from tests.conftest import ACCOUNT
+
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+PROVIDER = "aws:iam/openIdConnectProvider:OpenIdConnectProvider"
+BUCKET = "octo-pulumi-state"
+KEY = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+def _token(environment: str | None = None, *, event: str = "push", ref: str = "refs/heads/main", sub: str = ""):
+    """The claims GitHub puts in a job's OIDC token under the default subject template."""
+    if environment:
+        context = f"environment:{environment}"
+    elif event == "pull_request":
+        context = "pull_request"
+    else:
+        context = f"ref:{ref}"
+    return {"aud": "sts.amazonaws.com", "sub": sub or f"repo:{REPOSITORY}:{context}"}
+
+
+def _trust(run, role):
+    return json.loads(run.one(ROLE, role).inputs["assumeRolePolicy"])
+
+
+def _policy(run, role):
+    role_name = run.one(ROLE, role).state["name"]
+    (policy,) = [p for p in run.of_type(ROLE_POLICY) if p.inputs["role"] == role_name]
+    return json.loads(policy.inputs["policy"])
+
+
+@pytest.fixture
+def run(run_bootstrap):
+    return run_bootstrap({"githubRepository": REPOSITORY})
+
+
+def test_outputs_are_the_two_role_arns_for_the_repository_variables(run):
+    assert run.outputs["previewRoleArn"] == run.one(ROLE, "ci-preview").state["arn"]
+    assert run.outputs["deployRoleArn"] == run.one(ROLE, "ci-deploy").state["arn"]
+    assert run.outputs["previewRoleArn"] != run.outputs["deployRoleArn"]
+
+
+def test_creates_githubs_oidc_provider_for_the_sts_audience(run):
+    provider = run.one(PROVIDER)
+    assert provider.inputs["url"] == "https://token.actions.githubusercontent.com"
+    assert provider.inputs["clientIdLists"] == ["sts.amazonaws.com"]
+    for role in ("ci-preview", "ci-deploy"):
+        (statement,) = _trust(run, role)["Statement"]
+        assert statement["Principal"] == {"Federated": GITHUB_PROVIDER_ARN}
+        assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
+
+
+def test_deploy_role_trusts_only_jobs_in_the_deploy_environments_of_this_repository(run):
+    trust = _trust(run, "ci-deploy")
+    (statement,) = trust["Statement"]
+    assert statement["Condition"] == {
+        "StringEquals": {
+            "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+            "token.actions.githubusercontent.com:sub": [
+                f"repo:{REPOSITORY}:environment:dev",
+                f"repo:{REPOSITORY}:environment:prod",
+            ],
+        }
+    }
+    assert trust_admits(trust, _token("dev"))
+    assert trust_admits(trust, _token("prod"))
+    for refused in (
+        _token("preview"),
+        _token(event="pull_request"),
+        _token(ref="refs/heads/main"),  # a job on main without an environment
+        _token("dev", sub="repo:octo-org/a-fork:environment:dev"),
+        {"aud": "https://github.com/octo-org", "sub": f"repo:{REPOSITORY}:environment:dev"},
+    ):
+        assert not trust_admits(trust, refused), refused
+
+
+def test_preview_role_trusts_only_the_preview_environment(run):
+    trust = _trust(run, "ci-preview")
+    assert trust_admits(trust, _token("preview"))
+    for refused in (_token("dev"), _token("prod"), _token(event="pull_request"), _token(ref="refs/heads/main")):
+        assert not trust_admits(trust, refused), refused
+
+
+def test_preview_role_may_change_nothing(run):
+    policy = _policy(run, "ci-preview")
+    for statement in policy["Statement"]:
+        assert statement["Effect"] == "Allow"
+        for action in statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]:
+            verb = action.split(":")[1]
+            assert "*" not in verb, action
+            assert re.match(r"(Describe|List|Get)[A-Z]", verb), action
+    for write in ("ec2:RunInstances", "iam:CreateRole", "sagemaker:CreateEndpoint", "s3:PutObject", "lambda:*"):
+        assert not policy_allows(policy, write), write
+
+
+def test_preview_role_reads_no_parameter_of_the_account(run):
+    # The stack keeps its API key in an SSM SecureString; the preview may read only AWS's public parameters.
+    policy = _policy(run, "ci-preview")
+    assert not policy_allows(policy, "ssm:GetParameter", f"arn:aws:ssm:us-east-1:{ACCOUNT}:parameter/proxy-api-key")
+    public = "arn:aws:ssm:us-east-1::parameter/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
+    assert policy_allows(policy, "ssm:GetParameter", public)
+
+
+def test_deploy_role_cannot_change_the_ci_identity(run):
+    policy = _policy(run, "ci-deploy")
+    protected = [run.outputs["previewRoleArn"], run.outputs["deployRoleArn"], run.outputs["oidcProviderArn"]]
+    for arn in protected:
+        for action in ("iam:UpdateAssumeRolePolicy", "iam:PutRolePolicy", "iam:AttachRolePolicy"):
+            assert not policy_allows(policy, action, arn), (action, arn)
+    assert not policy_allows(policy, "iam:UpdateOpenIDConnectProviderThumbprint", run.outputs["oidcProviderArn"])
+    # ...while the stack's own roles stay manageable.
+    assert policy_allows(policy, "iam:PutRolePolicy", f"arn:aws:iam::{ACCOUNT}:role/model-role-1a2b3c4")
+
+
+def test_state_bucket_is_read_by_preview_and_written_by_deploy(run_bootstrap):
+    run = run_bootstrap({"githubRepository": REPOSITORY, "stateBucket": BUCKET})
+    preview, deploy = _policy(run, "ci-preview"), _policy(run, "ci-deploy")
+    state = f"arn:aws:s3:::{BUCKET}/.pulumi/stacks/sagemaker-llm/dev.json"
+    assert policy_allows(preview, "s3:GetObject", state)
+    assert policy_allows(preview, "s3:ListBucket", f"arn:aws:s3:::{BUCKET}")
+    assert not policy_allows(preview, "s3:PutObject", state)
+    assert not policy_allows(preview, "s3:GetObject", "arn:aws:s3:::another-bucket/x")
+    assert policy_allows(deploy, "s3:PutObject", state)
+    assert policy_allows(deploy, "s3:DeleteObject", f"arn:aws:s3:::{BUCKET}/.pulumi/locks/x.json")
+
+
+def test_kms_secrets_key_decrypts_for_preview_and_encrypts_for_deploy(run_bootstrap):
+    run = run_bootstrap({"githubRepository": REPOSITORY, "kmsKeyArn": KEY})
+    preview, deploy = _policy(run, "ci-preview"), _policy(run, "ci-deploy")
+    assert policy_allows(preview, "kms:Decrypt", KEY)
+    assert not policy_allows(preview, "kms:Encrypt", KEY)
+    assert all(policy_allows(deploy, a, KEY) for a in ("kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"))
+    assert not policy_allows(deploy, "kms:Decrypt", KEY.replace("1234abcd", "99999999"))
+
+
+def test_existing_oidc_provider_is_reused_not_created(run_bootstrap):
+    run = run_bootstrap({"githubRepository": REPOSITORY, "oidcProviderArn": GITHUB_PROVIDER_ARN})
+    assert run.of_type(PROVIDER) == []
+    assert run.outputs["oidcProviderArn"] == GITHUB_PROVIDER_ARN
+    (statement,) = _trust(run, "ci-deploy")["Statement"]
+    assert statement["Principal"] == {"Federated": GITHUB_PROVIDER_ARN}
+
+
+def test_ref_in_the_subject_pins_deploys_to_the_main_branch(run_bootstrap):
+    run = run_bootstrap({"githubRepository": REPOSITORY, "subjectIncludesRef": True})
+    deploy, preview = _trust(run, "ci-deploy"), _trust(run, "ci-preview")
+    main = f"repo:{REPOSITORY}:environment:dev:ref:refs/heads/main"
+    assert trust_admits(deploy, _token(sub=main))
+    assert not trust_admits(deploy, _token(sub=f"repo:{REPOSITORY}:environment:dev:ref:refs/heads/feature"))
+    assert "StringLike" not in deploy["Statement"][0]["Condition"]  # no pattern can widen the deploy subject
+    assert trust_admits(preview, _token(sub=f"repo:{REPOSITORY}:environment:preview:ref:refs/pull/42/merge"))
+    assert not trust_admits(preview, _token(sub=f"repo:{REPOSITORY}:environment:dev:ref:refs/pull/42/merge"))
+
+
+def test_immutable_subjects_carry_owner_and_repository_ids(run_bootstrap):
+    run = run_bootstrap({"githubRepository": REPOSITORY, "githubOwnerId": "123456", "githubRepositoryId": "456789"})
+    trust = _trust(run, "ci-deploy")
+    assert trust_admits(trust, _token(sub="repo:octo-org@123456/sagemaker-llm@456789:environment:prod"))
+    assert not trust_admits(trust, _token("prod"))
+
+
+def test_custom_environments_are_the_only_ones_trusted(run_bootstrap):
+    run = run_bootstrap({"githubRepository": REPOSITORY, "deployEnvironments": ["staging"]})
+    assert trust_admits(_trust(run, "ci-deploy"), _token("staging"))
+    assert not trust_admits(_trust(run, "ci-deploy"), _token("dev"))
+
+
+@pytest.mark.parametrize(
+    ("config", "key"),
+    [
+        ({}, "githubRepository"),
+        ({"githubRepository": "https://github.com/octo-org/x"}, "githubRepository"),
+        ({"deployEnvironments": ["dev", "preview"]}, "previewEnvironment"),
+        ({"deployEnvironments": []}, "deployEnvironments"),
+        ({"deployEnvironments": ["dev:ref:refs/heads/x"]}, "deployEnvironments"),
+        ({"githubOwnerId": "123"}, "githubOwnerId"),
+        ({"stateBucket": "s3://octo-pulumi-state"}, "stateBucket"),
+        ({"kmsKeyArn": "arn:aws:kms:us-east-1:123456789012:alias/pulumi"}, "kmsKeyArn"),
+        ({"oidcProviderArn": "arn:aws:iam::123456789012:oidc-provider/gitlab.com"}, "oidcProviderArn"),
+    ],
+)
+def test_bad_config_is_refused_with_the_key_and_the_fix(config, key):
+    defaults = {
+        k: s["default"]
+        for k, s in yaml.safe_load((BOOTSTRAP / "Pulumi.yaml").read_text())["config"].items()
+        if "default" in s
+    }
+    values = {**defaults, "githubRepository": REPOSITORY, **config}
+    if config == {}:
+        del values["githubRepository"]
+    with pytest.raises(BootstrapConfigError) as raised:
+        validate(values)
+    assert any(problem.startswith(key) for problem in raised.value.problems), raised.value.problems
+
+
+def test_missing_repository_stops_the_program_with_a_message_not_a_traceback(run_bootstrap):
+    with pytest.raises(BootstrapConfigError, match="pulumi config set githubRepository"):
+        run_bootstrap({})
+
+
+# -- The roles against what the main program really does ---------------------------------------------------
+
+MAIN_CONFIGS = ("dev", "prod")
+
+
+@pytest.fixture(params=MAIN_CONFIGS)
+def main_run(request, run_program, stack_config, pulumi_mocks):
+    config = stack_config(request.param)
+    before = len(pulumi_mocks.mocks.calls)
+    run = run_program(config)
+    return run, {call.token for call in pulumi_mocks.mocks.calls[before:]}
+
+
+def test_preview_role_may_make_every_lookup_of_the_program(main_run):
+    _, tokens = main_run
+    unknown = tokens - set(PREVIEW_LOOKUPS)
+    assert not unknown, f"add these provider functions to PREVIEW_LOOKUPS in bootstrap/ci_roles.py: {unknown}"
+    policy = preview_policy("aws")
+    for token in tokens:
+        for action in PREVIEW_LOOKUPS[token]:
+            resource = "arn:aws:ssm:us-east-1::parameter/aws/service/x" if action.startswith("ssm:") else "*"
+            assert policy_allows(policy, action, resource), (token, action)
+
+
+# What a module's resources need that the deploy role grants by name rather than by service.
+_NAMED_CREATE = {
+    "aws:iam/role:Role": ("iam:CreateRole", "iam:PassRole"),
+    "aws:iam/rolePolicy:RolePolicy": ("iam:PutRolePolicy",),
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment": ("iam:AttachRolePolicy",),
+    "aws:iam/instanceProfile:InstanceProfile": ("iam:CreateInstanceProfile", "iam:AddRoleToInstanceProfile"),
+    "aws:ssm/parameter:Parameter": ("ssm:PutParameter", "ssm:DeleteParameter", "ssm:AddTagsToResource"),
+}
+
+
+def test_deploy_role_reaches_every_service_the_stack_creates_resources_in(main_run):
+    run, _ = main_run
+    policy = deploy_policy("aws", ACCOUNT, [])
+    for resource in run.resources:
+        provider, module = resource.type.split(":")[0], resource.type.split(":")[1].split("/")[0]
+        if provider != "aws":
+            continue  # components and the random provider call no AWS API
+        assert module in DEPLOY_SERVICES, (
+            f"add pulumi-aws module {module!r} to DEPLOY_SERVICES in bootstrap/ci_roles.py"
+        )
+        if resource.type in _NAMED_CREATE:
+            arn = (
+                f"arn:aws:iam::{ACCOUNT}:role/x" if module == "iam" else f"arn:aws:ssm:us-east-1:{ACCOUNT}:parameter/x"
+            )
+            for action in _NAMED_CREATE[resource.type]:
+                assert policy_allows(policy, action, arn), (resource.type, action)
+        elif module not in ("iam", "ssm"):
+            for service in DEPLOY_SERVICES[module]:
+                assert policy_allows(policy, f"{service}:CreateAnything"), (resource.type, service)
+
+
+# -- Every document is one IAM accepts, naming actions AWS has ----------------------------------------------
+
+# IAM actions that are permissions only, with no API operation of the same name.
+PERMISSION_ONLY = {"iam:PassRole", "s3:ListBucket"}
+BOTOCORE_SERVICE = {"logs": "logs", "application-autoscaling": "application-autoscaling"}
+
+
+@cache
+def _operations(prefix: str) -> frozenset[str]:
+    session = botocore.session.get_session()
+    service = BOTOCORE_SERVICE.get(prefix, prefix)
+    assert service in session.get_available_services(), f"no AWS service {prefix!r}"
+    return frozenset(session.get_service_model(service).operation_names)
+
+
+def _documents(run):
+    for role in run.of_type(ROLE):
+        yield role.name, json.loads(role.inputs["assumeRolePolicy"])
+    for policy in run.of_type(ROLE_POLICY):
+        yield policy.name, json.loads(policy.inputs["policy"])
+
+
+@pytest.mark.parametrize(
+    "config",
+    [{}, {"stateBucket": BUCKET, "kmsKeyArn": KEY, "subjectIncludesRef": True}],
+    ids=["defaults", "everything"],
+)
+def test_every_policy_document_is_valid_and_names_real_actions(run_bootstrap, config):
+    run = run_bootstrap({"githubRepository": REPOSITORY, **config})
+    documents = list(_documents(run))
+    assert len(documents) == 4
+    for name, document in documents:
+        assert document["Version"] == "2012-10-17", name
+        assert len(json.dumps(document, separators=(",", ":"))) <= 10240, name  # the inline policy size quota
+        sids = [s["Sid"] for s in document["Statement"] if "Sid" in s]
+        assert len(sids) == len(set(sids)) and all(re.fullmatch(r"[A-Za-z0-9]+", s) for s in sids), name
+        for statement in document["Statement"]:
+            assert statement["Effect"] in ("Allow", "Deny"), name
+            assert ("Principal" in statement) == name.endswith(("preview", "deploy")), name
+            assert "Resource" in statement or "Principal" in statement, name
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            for action in actions:
+                prefix, verb = action.split(":")
+                operations = _operations(prefix)
+                if verb == "*" or action in PERMISSION_ONLY:
+                    continue
+                assert verb in operations, f"{name}: {action} is not an operation of {prefix}"
