@@ -17,6 +17,7 @@ from tests.fakes.sagemaker_runtime import (
     split_every,
     tgi_token_sse,
     vllm_chat_sse,
+    vllm_completion_sse,
 )
 from tests.proxy.events import api_event, body_of, chat, sse_events, streamed_text
 
@@ -293,3 +294,60 @@ def test_text_dialect_stop_found_by_the_proxy_ends_the_answer_with_stop(proxy_en
     else:
         answer = body_of(response)["choices"][0]
         assert (answer["message"]["content"], answer["finish_reason"]) == ("Sure.", "stop")
+
+
+def _cut(data: bytes, marker: bytes) -> bytes:
+    """The container's stream up to (not including) the line holding `marker`: a stream cut short."""
+    return data[: data.index(marker)].rsplit(b"\n", 1)[0] + b"\n"
+
+
+CUT_STREAMS = [
+    ("openai", _cut(vllm_chat_sse(["Bon", "jour"]), b'"finish_reason": "stop"')),
+    ("openai", _cut(lmi_chat_jsonlines(["Bon", "jour"]), b'"finish_reason": "stop"')),
+    ("lmi", _cut(lmi_token_lines(["Bon", "jour"]), b'"generated_text"')),
+    ("tgi", _cut(tgi_token_sse(["Bon", "jour"]), b'"generated_text": "Bonjour"')),
+    ("openai", b""),
+]
+
+
+@pytest.mark.parametrize(("dialect", "data"), CUT_STREAMS, ids=["vllm-sse", "lmi-chat", "lmi-tokens", "tgi", "empty"])
+def test_a_stream_that_ends_unfinished_is_an_error_not_a_stop(proxy_env, monkeypatch, capsys, dialect, data):
+    monkeypatch.setenv("BACKEND_DIALECT", dialect)
+    proxy_env.script(StreamReply([data]), StreamReply([data]))
+
+    plain = post_chat(False)
+    events = sse_events(post_chat(True))
+
+    assert plain["statusCode"] == 502
+    assert body_of(plain)["error"]["code"] == "model_stream_incomplete"
+    assert events[-1]["error"]["code"] == "model_stream_incomplete"
+    assert "[DONE]" not in events
+    assert not any(e["choices"][0]["finish_reason"] for e in events if "choices" in e)
+    logged = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert [line["error_code"] for line in logged[-2:]] == ["model_stream_incomplete"] * 2
+
+
+def test_done_without_a_finish_reason_is_complete(proxy_env):
+    proxy_env.script(StreamReply([b'data: {"choices":[{"index":0,"delta":{"content":"Hi"}}]}\n\ndata: [DONE]\n\n']))
+    answer = body_of(post_chat(False))
+    assert answer["choices"][0]["message"]["content"] == "Hi"
+    assert answer["choices"][0]["finish_reason"] == "stop"
+
+
+@pytest.mark.parametrize("dialect", ["openai", "tgi"])
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+def test_completions_echo_starts_the_answer_with_the_prompt(proxy_env, monkeypatch, dialect, stream):
+    monkeypatch.setenv("BACKEND_DIALECT", dialect)
+    if dialect == "openai":  # vLLM echoes the prompt itself, in its first chunk
+        proxy_env.script(StreamReply([vllm_completion_sse(["Say hi", " Hello", "!"])]))
+
+    response = handler(api_event("POST", "/v1/completions", {"prompt": "Say hi", "echo": True, "stream": stream}))
+
+    assert response["statusCode"] == 200
+    if stream:
+        text = "".join(e["choices"][0]["text"] for e in sse_events(response) if e != "[DONE]" and e["choices"])
+    else:
+        text = body_of(response)["choices"][0]["text"]
+    assert text.startswith("Say hi ")
+    sent = proxy_env.requests[-1].json
+    assert sent.get("echo") is (True if dialect == "openai" else None)
