@@ -21,6 +21,7 @@ proxy = ProxyFunction(
         api_key=settings.api_key,
         log_retention_days=settings.log_retention_days,
         response_streaming=settings.api_streaming,
+        inference_component_name=endpoint.inference_component_name,
     ),
 )
 api = ChatApi(

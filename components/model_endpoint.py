@@ -9,6 +9,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components import scale_to_zero
 from components.image import EcrImage, inference_ami_version, serving_image
 from components.settings import Settings
 
@@ -51,6 +52,10 @@ class ModelEndpointArgs:
     """Autoscaling target: invocations per instance per minute (an LLM answers few requests at once)."""
     endpoint_name: str | None = None
     """Stable endpoint name; None means `<project>-<stack>`."""
+    scale_to_zero: bool = False
+    """Serve the model as an inference component that scales to zero instances when idle (scale_to_zero.py)."""
+    idle_minutes: int = 30
+    """With scale_to_zero: minutes without requests before the model scales to zero."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ModelEndpointArgs:
@@ -68,6 +73,8 @@ class ModelEndpointArgs:
             max_model_len=settings.max_model_len,
             hf_token=settings.hf_token,
             log_retention_days=settings.log_retention_days,
+            scale_to_zero=settings.scale_to_zero,
+            idle_minutes=settings.idle_minutes,
         )
 
 
@@ -115,6 +122,8 @@ class ModelEndpoint(pulumi.ComponentResource):
     """The serving image."""
     role_arn: pulumi.Output[str]
     """The execution role SageMaker runs the container with."""
+    inference_component_name: pulumi.Output[str] | None
+    """With scale_to_zero: the inference component to invoke (InferenceComponentName); else None."""
 
     def __init__(self, name: str, args: ModelEndpointArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sagemaker-llm:index:ModelEndpoint", name, None, opts)
@@ -134,6 +143,12 @@ class ModelEndpoint(pulumi.ComponentResource):
             retention_in_days=args.log_retention_days,
             opts=child,
         )
+        component_name = scale_to_zero.component_name_for(endpoint_name) if args.scale_to_zero else None
+        component_logs = (
+            scale_to_zero.component_log_group(name, component_name, args.log_retention_days, child)
+            if component_name
+            else None
+        )
         role = aws.iam.Role(
             f"{name}-role",
             description=f"SageMaker execution role of endpoint {endpoint_name}",
@@ -144,7 +159,11 @@ class ModelEndpoint(pulumi.ComponentResource):
             f"{name}-role-policy",
             role=role.id,
             policy=pulumi.Output.json_dumps(
-                {"Version": "2012-10-17", "Statement": _execution_statements(args, image, partition, log_group)}
+                {
+                    "Version": "2012-10-17",
+                    "Statement": _execution_statements(args, image, partition, log_group)
+                    + scale_to_zero.log_statements(component_logs),
+                }
             ),
             opts=child,
         )
@@ -174,10 +193,23 @@ class ModelEndpoint(pulumi.ComponentResource):
             inference_ami_version=image.apply(inference_ami_version),
         )
         # Auto-named too; the endpoint below switches to a new configuration in place (blue/green).
-        config = aws.sagemaker.EndpointConfiguration(
-            f"{name}-config",
-            production_variants=[variant],
-            opts=child,
+        config = (
+            aws.sagemaker.EndpointConfiguration(
+                f"{name}-config",
+                production_variants=[variant],
+                opts=child,
+            )
+            if not args.scale_to_zero
+            else scale_to_zero.endpoint_config(
+                f"{name}-config",
+                instance_type=args.instance_type,
+                max_instance_count=args.max_instance_count,
+                role_arn=role.arn,
+                inference_ami_version=variant.inference_ami_version,
+                startup_timeout_seconds=STARTUP_HEALTH_CHECK_TIMEOUT_SECONDS,
+                model_data_download_timeout_seconds=variant.model_data_download_timeout_in_seconds,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+            )
         )
         endpoint = aws.sagemaker.Endpoint(
             f"{name}-endpoint",
@@ -188,7 +220,7 @@ class ModelEndpoint(pulumi.ComponentResource):
         self.endpoint_name = endpoint.name
         self.endpoint_arn = endpoint.arn
 
-        if args.max_instance_count > args.instance_count:
+        if args.max_instance_count > args.instance_count and not args.scale_to_zero:
             target = aws.appautoscaling.Target(
                 f"{name}-scaling-target",
                 service_namespace="sagemaker",
@@ -215,8 +247,28 @@ class ModelEndpoint(pulumi.ComponentResource):
                 opts=child,
             )
 
+        # Scale to zero: the model is a component of the endpoint, and its copies scale to and from zero.
+        self.inference_component_name, self._component_arn = None, None
+        if component_name and component_logs:
+            component = scale_to_zero.ScalingComponent(
+                name,
+                component_name=component_name,
+                endpoint=endpoint,
+                model_name=model.name,
+                log_group=component_logs,
+                instance_type=args.instance_type,
+                max_instance_count=args.max_instance_count,
+                idle_minutes=args.idle_minutes,
+                startup_timeout_seconds=STARTUP_HEALTH_CHECK_TIMEOUT_SECONDS,
+                model_data_download_timeout_seconds=variant.model_data_download_timeout_in_seconds,
+                invocations_per_copy_target=args.invocations_per_instance_target,
+                parent=self,
+            )
+            self.inference_component_name, self._component_arn = component.name, component.arn
+
         self.register_outputs(
             {
+                "inference_component_name": self.inference_component_name,
                 "endpoint_name": self.endpoint_name,
                 "endpoint_arn": self.endpoint_arn,
                 "served_model_name": self.served_model_name,
@@ -231,7 +283,8 @@ class ModelEndpoint(pulumi.ComponentResource):
             {
                 "Effect": "Allow",
                 "Action": ["sagemaker:InvokeEndpoint", "sagemaker:InvokeEndpointWithResponseStream"],
-                "Resource": self.endpoint_arn,
+                # A component is invoked through its endpoint: the request names both.
+                "Resource": [self.endpoint_arn, self._component_arn] if self._component_arn else self.endpoint_arn,
             }
         )
 

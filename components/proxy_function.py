@@ -58,6 +58,8 @@ class ProxyFunctionArgs:
     """SSM parameter holding the key; None means `/<project>/<stack>/<name>/api-key`."""
     response_streaming: bool = False
     """Run the streaming runtime (for a REST API with response streaming) instead of the buffered handler."""
+    inference_component_name: pulumi.Input[str] | None = None
+    """With scaleToZero: the endpoint's inference component to invoke (`ModelEndpoint.inference_component_name`)."""
 
 
 def proxy_archive(package_dir: Path = PROXY_PACKAGE) -> pulumi.AssetArchive:
@@ -210,6 +212,8 @@ class ProxyFunction(pulumi.ComponentResource):
             "API_KEY_PARAMETER": parameter.name,
             "MAX_OUTPUT_TOKENS": str(args.max_output_tokens),
         }
+        if args.inference_component_name is not None:
+            variables["INFERENCE_COMPONENT_NAME"] = args.inference_component_name
         if args.response_streaming:
             # No REQUEST_DEADLINE_SECONDS: in this mode the proxy's deadline is the function's remaining time.
             variables |= {"AWS_LAMBDA_EXEC_WRAPPER": EXEC_WRAPPER, "RESPONSE_STREAMING": "true"}

@@ -58,13 +58,15 @@ def test_wildcard_resources_only_where_aws_offers_no_scoping(run):
 
 def test_proxy_may_invoke_exactly_this_endpoint(run):
     endpoint_arn = run.one("aws:sagemaker/endpoint:Endpoint").state["arn"]
+    # With scaleToZero (the dev stack) the proxy invokes the endpoint's inference component too.
+    components = [c.state["inferenceComponentArn"] for c in run.of_type("aws-native:sagemaker:InferenceComponent")]
     statements = _statements(_policy_of(run, "proxy-role"))
     invoke = [s for s in statements if any(a.startswith("sagemaker:") for a in _as_list(s["Action"]))]
     assert invoke == [
         {
             "Effect": "Allow",
             "Action": ["sagemaker:InvokeEndpoint", "sagemaker:InvokeEndpointWithResponseStream"],
-            "Resource": endpoint_arn,
+            "Resource": [endpoint_arn, *components] if components else endpoint_arn,
         }
     ]
 

@@ -1,0 +1,181 @@
+"""scaleToZero: the model as an inference component whose copies scale to zero when idle and back on a request."""
+
+import json
+
+import pytest
+
+from components.scale_to_zero import GPUS_BY_INSTANCE_TYPE, component_name_for, gpus_of
+
+MODEL = "aws:sagemaker/model:Model"
+CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
+ENDPOINT = "aws:sagemaker/endpoint:Endpoint"
+COMPONENT = "aws-native:sagemaker:InferenceComponent"
+TARGET = "aws:appautoscaling/target:Target"
+POLICY = "aws:appautoscaling/policy:Policy"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+FUNCTION = "aws:lambda/function:Function"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+SCALE_TO_ZERO = {"uiEnabled": False, "modelId": "distilgpt2", "scaleToZero": True, "idleMinutes": 20}
+
+
+@pytest.fixture
+def run(cached_run):
+    return cached_run(SCALE_TO_ZERO)
+
+
+def _by_suffix(resources, suffix):
+    (found,) = [r for r in resources if r.name.endswith(suffix)]
+    return found
+
+
+def test_the_endpoint_config_has_no_model_and_may_scale_its_instances_to_zero(run):
+    config = run.one(CONFIG).inputs
+    (variant,) = config["productionVariants"]
+    assert "modelName" not in variant
+    assert config["executionRoleArn"] == run.one("aws:iam/role:Role", "model-role").state["arn"]
+    assert variant["managedInstanceScaling"] == {"status": "ENABLED", "minInstanceCount": 0, "maxInstanceCount": 1}
+    assert variant["instanceType"] == "ml.g4dn.xlarge"
+    assert variant["routingConfigs"] == [{"routingStrategy": "LEAST_OUTSTANDING_REQUESTS"}]
+    assert variant["inferenceAmiVersion"]  # the CUDA 13 DLC still needs its host AMI
+    assert run.one(ENDPOINT).inputs["endpointConfigName"] == run.one(CONFIG).state["name"]
+
+
+def test_the_component_serves_the_model_on_the_endpoint_with_the_instance_s_gpus(run):
+    component = run.one(COMPONENT).inputs
+    endpoint_name = run.one(ENDPOINT).state["name"]
+    assert component["endpointName"] == endpoint_name
+    assert component["inferenceComponentName"] == component_name_for(endpoint_name)
+    assert component["variantName"] == "AllTraffic"
+    spec = component["specification"]
+    assert spec["modelName"] == run.one(MODEL).state["name"]
+    assert spec["computeResourceRequirements"]["numberOfAcceleratorDevicesRequired"] == 1
+    assert spec["computeResourceRequirements"]["minMemoryRequiredInMb"] > 0
+    assert spec["startupParameters"]["containerStartupHealthCheckTimeoutInSeconds"] >= 900
+    assert component["runtimeConfig"] == {"copyCount": 1}
+
+
+def test_copies_scale_between_zero_and_the_instance_maximum(cached_run):
+    run = cached_run({**SCALE_TO_ZERO, "maxInstanceCount": 3})
+    (target,) = run.of_type(TARGET)
+    name = run.one(COMPONENT).inputs["inferenceComponentName"]
+    assert target.inputs["serviceNamespace"] == "sagemaker"
+    assert target.inputs["scalableDimension"] == "sagemaker:inference-component:DesiredCopyCount"
+    assert target.inputs["resourceId"] == f"inference-component/{name}"
+    assert (target.inputs["minCapacity"], target.inputs["maxCapacity"]) == (0, 3)
+    (variant,) = run.one(CONFIG).inputs["productionVariants"]
+    assert variant["managedInstanceScaling"]["maxInstanceCount"] == 3
+    load = _by_suffix(run.of_type(POLICY), "copies-follow-load").inputs
+    metric = load["targetTrackingScalingPolicyConfiguration"]["predefinedMetricSpecification"]
+    assert metric["predefinedMetricType"] == "SageMakerInferenceComponentInvocationsPerCopy"
+
+
+def test_idle_minutes_without_requests_scale_the_model_to_zero_copies(run):
+    policy = _by_suffix(run.of_type(POLICY), "scale-in-when-idle")
+    step = policy.inputs["stepScalingPolicyConfiguration"]
+    assert step["adjustmentType"] == "ExactCapacity"
+    assert step["stepAdjustments"] == [{"metricIntervalUpperBound": "0", "scalingAdjustment": 0}]
+    alarm = _by_suffix(run.of_type(ALARM), "idle").inputs
+    assert alarm["alarmActions"] == [policy.state["arn"]]
+    assert alarm["evaluationPeriods"] == 20 and alarm["datapointsToAlarm"] == 20  # idleMinutes, one a minute
+    assert alarm["comparisonOperator"] == "LessThanThreshold" and alarm["threshold"] == 1
+    assert alarm["treatMissingData"] == "breaching"  # no datapoint at all is what idle looks like
+    queries = {q["id"]: q for q in alarm["metricQueries"]}
+    name = run.one(COMPONENT).inputs["inferenceComponentName"]
+    for query_id, metric_name in (("invocations", "Invocations"), ("waiting", "NoCapacityInvocationFailures")):
+        metric = queries[query_id]["metric"]
+        assert (metric["namespace"], metric["metricName"], metric["period"]) == ("AWS/SageMaker", metric_name, 60)
+        assert metric["dimensions"] == {"InferenceComponentName": name}
+    assert queries["requests"]["returnData"] is True  # a model waking up is not idle
+
+
+def test_a_request_that_finds_no_copy_starts_one(run):
+    policy = _by_suffix(run.of_type(POLICY), "scale-out-from-zero")
+    step = policy.inputs["stepScalingPolicyConfiguration"]
+    assert step["stepAdjustments"] == [{"metricIntervalLowerBound": "0", "scalingAdjustment": 1}]
+    assert step["adjustmentType"] == "ExactCapacity"
+    assert policy.inputs["resourceId"] == run.one(TARGET).inputs["resourceId"]
+    alarm = _by_suffix(run.of_type(ALARM), "no-capacity").inputs
+    assert alarm["namespace"] == "AWS/SageMaker"
+    assert alarm["metricName"] == "NoCapacityInvocationFailures"
+    assert alarm["dimensions"] == {"InferenceComponentName": run.one(COMPONENT).inputs["inferenceComponentName"]}
+    assert alarm["comparisonOperator"] == "GreaterThanOrEqualToThreshold" and alarm["threshold"] == 1
+    assert alarm["alarmActions"] == [policy.state["arn"]]
+
+
+def test_the_proxy_invokes_the_component_and_may_invoke_nothing_else(run):
+    component = run.one(COMPONENT)
+    variables = run.one(FUNCTION).inputs["environment"]["variables"]
+    assert variables["INFERENCE_COMPONENT_NAME"] == component.inputs["inferenceComponentName"]
+    assert variables["SAGEMAKER_ENDPOINT_NAME"] == run.one(ENDPOINT).state["name"]
+    role = run.one("aws:iam/role:Role", "proxy-role")
+    (policy,) = [p for p in run.of_type(ROLE_POLICY) if p.inputs["role"] == role.state["name"]]
+    invoke = [s for s in json.loads(policy.inputs["policy"])["Statement"] if "sagemaker:InvokeEndpoint" in s["Action"]]
+    assert invoke == [
+        {
+            "Effect": "Allow",
+            "Action": ["sagemaker:InvokeEndpoint", "sagemaker:InvokeEndpointWithResponseStream"],
+            "Resource": [run.one(ENDPOINT).state["arn"], component.state["inferenceComponentArn"]],
+        }
+    ]
+
+
+def test_the_component_writes_its_logs_to_its_own_expiring_group(run):
+    name = run.one(COMPONENT).inputs["inferenceComponentName"]
+    group = run.one("aws:cloudwatch/logGroup:LogGroup", "model-component-logs")
+    assert group.inputs["name"] == f"/aws/sagemaker/InferenceComponents/{name}"
+    assert group.inputs["retentionInDays"] > 0
+    role = run.one("aws:iam/role:Role", "model-role")
+    (policy,) = [p for p in run.of_type(ROLE_POLICY) if p.inputs["role"] == role.state["name"]]
+    statements = {s.get("Sid"): s for s in json.loads(policy.inputs["policy"])["Statement"]}
+    assert statements["WriteComponentLogs"]["Resource"] == [group.state["arn"], f"{group.state['arn']}:*"]
+
+
+def test_a_new_model_or_instance_type_keeps_the_endpoint_and_component_names(cached_run):
+    before = cached_run(SCALE_TO_ZERO)
+    after = cached_run({**SCALE_TO_ZERO, "modelId": "gpt2", "instanceType": "ml.g5.xlarge"})
+    assert after.one(ENDPOINT).inputs["name"] == before.one(ENDPOINT).inputs["name"]
+    assert (
+        after.one(COMPONENT).inputs["inferenceComponentName"] == before.one(COMPONENT).inputs["inferenceComponentName"]
+    )
+    # The Model and the config are auto-named: a change is a new one the component and endpoint switch to.
+    assert "name" not in after.one(MODEL).inputs and "name" not in after.one(CONFIG).inputs
+
+
+def test_without_scale_to_zero_the_endpoint_has_its_model_on_the_variant_and_no_component(cached_run):
+    run = cached_run({"uiEnabled": False, "modelId": "distilgpt2"})
+    (variant,) = run.one(CONFIG).inputs["productionVariants"]
+    assert variant["modelName"] == run.one(MODEL).state["name"]
+    assert "managedInstanceScaling" not in variant
+    assert not run.of_type(COMPONENT) and not run.of_type(ALARM)
+    assert "INFERENCE_COMPONENT_NAME" not in run.one(FUNCTION).inputs["environment"]["variables"]
+
+
+def test_the_dev_stack_scales_to_zero(stack_config):
+    assert stack_config("dev")["sagemaker-llm:scaleToZero"] is True
+
+
+@pytest.mark.parametrize(
+    ("instance_type", "gpus"),
+    [("ml.g4dn.xlarge", 1), ("ml.g5.12xlarge", 4), ("ml.g6e.48xlarge", 8), ("ml.p4d.24xlarge", 8)],
+)
+def test_a_copy_takes_every_gpu_of_its_instance(instance_type, gpus):
+    assert gpus_of(instance_type) == gpus
+
+
+def test_an_instance_type_without_a_known_gpu_count_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"scaleToZero.*ml\.inf2\.xlarge.*scaleToZero: false"):
+        gpus_of("ml.inf2.xlarge")
+
+
+def test_every_instance_type_in_the_gpu_table_is_one_sagemaker_offers():
+    import botocore.session
+
+    offered = set(
+        botocore.session.get_session().get_service_model("sagemaker").shape_for("ProductionVariantInstanceType").enum
+    )
+    assert set(GPUS_BY_INSTANCE_TYPE) - offered == set()
+
+
+def test_component_names_fit_sagemaker_s_limit():
+    assert len(component_name_for("x" * 63)) <= 63
+    assert component_name_for("sagemaker-llm-dev") == "sagemaker-llm-dev-model"
