@@ -320,3 +320,27 @@ def test_every_policy_document_is_valid_and_names_real_actions(run_bootstrap, co
                 if verb == "*" or action in PERMISSION_ONLY:
                     continue
                 assert verb in operations, f"{name}: {action} is not an operation of {prefix}"
+
+
+# -- README's set-up steps match the program --------------------------------------------------------------
+
+README_CI = (BOOTSTRAP.parent / "README.md").read_text().split("## Continuous integration and deployment", 1)[1]
+README_CI = README_CI.split("\n## ", 1)[0]
+
+
+def test_readme_sets_the_workflow_variables_from_the_bootstrap_outputs(run):
+    commands = dict(re.findall(r"gh variable set (\w+) --body \"\$\(pulumi stack output (\w+)\)\"", README_CI))
+    assert commands == {"AWS_ROLE_ARN": "deployRoleArn", "AWS_PREVIEW_ROLE_ARN": "previewRoleArn"}
+    assert set(commands.values()) <= set(run.outputs)
+    workflows = "".join(p.read_text() for p in (BOOTSTRAP.parent / ".github" / "workflows").glob("*.yml"))
+    assert all(f"vars.{variable}" in workflows for variable in commands)
+
+
+def test_readme_lists_every_bootstrap_config_key():
+    keys = set(yaml.safe_load((BOOTSTRAP / "Pulumi.yaml").read_text())["config"])
+    listed = {
+        key
+        for row in re.findall(r"^\| (`[^|]+) \|", README_CI, flags=re.MULTILINE)
+        for key in re.findall(r"`(\w+)`", row)
+    }
+    assert keys <= listed, keys - listed
