@@ -219,6 +219,13 @@ def deploy_policy(
         },
         # DescribeParameters has no resource-level scoping.
         {"Sid": "ListParameters", "Effect": "Allow", "Action": "ssm:DescribeParameters", "Resource": "*"},
+        # A custom UI domain (uiCertificateArn): CloudFront reads the ACM certificate as the caller.
+        {
+            "Sid": "ReadCertificates",
+            "Effect": "Allow",
+            "Action": ["acm:DescribeCertificate", "acm:ListCertificates"],
+            "Resource": "*",
+        },
         *_state_statements(partition, state_bucket, write=True),
     ]
     if kms_key_arn:
