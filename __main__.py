@@ -21,6 +21,9 @@ proxy = ProxyFunction(
         api_key=settings.api_key,
         log_retention_days=settings.log_retention_days,
         response_streaming=settings.api_streaming,
+        tool_call_parser=settings.tool_call_parser,
+        chat_stop_sequences=settings.chat_stop_sequences,
+        max_concurrency=settings.api_max_concurrency,
         inference_component_name=endpoint.inference_component_name,
     ),
 )

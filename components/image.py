@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import pulumi
+
 # The vLLM DLC for SageMaker, pinned: a new tag is a deliberate change (README lists the pinned one).
 VLLM_DLC_REPOSITORY = "vllm"
 VLLM_DLC_TAG = "0.27.1-gpu-py312-cu130-ubuntu22.04-sagemaker"
@@ -17,17 +19,61 @@ CUDA13_INFERENCE_AMI_VERSION = "al2023-ami-sagemaker-inference-gpu-4-1"
 # every CUDA 12.x image (CUDA minor version compatibility).
 CUDA12_INFERENCE_AMI_VERSION = "al2-ami-sagemaker-inference-gpu-3-1"
 
-DEFAULT_DLC_ACCOUNT = "763104351884"
-# Regions whose DLC registry is not the default account (docs/reference/region_availability.md).
-DLC_ACCOUNT_EXCEPTIONS = {
+# The DLC registry account of every region that has one (aws/deep-learning-containers,
+# docs/reference/region_availability.md, "Deep Learning Containers"): a region missing here has no vLLM DLC.
+DLC_REGISTRY_ACCOUNTS = {
+    "us-east-1": "763104351884",
+    "us-east-2": "763104351884",
+    "us-west-1": "763104351884",
+    "us-west-2": "763104351884",
     "af-south-1": "626614931356",
     "ap-east-1": "871362719292",
+    "ap-east-2": "975050140332",
+    "ap-northeast-1": "763104351884",
+    "ap-northeast-2": "763104351884",
+    "ap-northeast-3": "364406365360",
+    "ap-south-1": "763104351884",
+    "ap-south-2": "772153158452",
+    "ap-southeast-1": "763104351884",
+    "ap-southeast-2": "763104351884",
+    "ap-southeast-3": "907027046896",
+    "ap-southeast-4": "457447274322",
+    "ap-southeast-5": "550225433462",
+    "ap-southeast-6": "633930458069",
+    "ap-southeast-7": "590183813437",
+    "ca-central-1": "763104351884",
+    "ca-west-1": "204538143572",
+    "eu-central-1": "763104351884",
+    "eu-central-2": "380420809688",
+    "eu-north-1": "763104351884",
     "eu-south-1": "692866216735",
     "eu-south-2": "503227376785",
-    "eu-central-2": "380420809688",
+    "eu-west-1": "763104351884",
+    "eu-west-2": "763104351884",
+    "eu-west-3": "763104351884",
+    "il-central-1": "780543022126",
+    "me-central-1": "914824155844",
     "me-south-1": "217643126080",
+    "me-west-1": "124382933778",
+    "mx-central-1": "637423239942",
+    "sa-east-1": "763104351884",
+    "cn-north-1": "727897471807",
+    "cn-northwest-1": "727897471807",
 }
-CHINA_DLC_ACCOUNT = "727897471807"
+
+
+class NoDlcInRegionError(pulumi.RunError, ValueError):
+    """The stack's region has no AWS vLLM Deep Learning Container; the Pulumi CLI prints the message alone."""
+
+    def __init__(self, region: str) -> None:
+        self.region = region
+        super().__init__(
+            f"aws:region {region!r} has no AWS vLLM Deep Learning Container (the DLC registry serves "
+            f"{', '.join(sorted(DLC_REGISTRY_ACCOUNTS))}). Deploy to one of them "
+            "(`pulumi config set aws:region us-east-1`), or set containerImage to a vLLM image in your own "
+            "ECR registry in this region."
+        )
+
 
 _ECR_IMAGE = re.compile(
     r"(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.(?P<domain>amazonaws\.com(\.cn)?)/"
@@ -67,10 +113,11 @@ class EcrImage:
 
 
 def dlc_registry_account(region: str) -> str:
-    """The account of the AWS Deep Learning Containers registry in `region`."""
-    if region.startswith("cn-"):
-        return CHINA_DLC_ACCOUNT
-    return DLC_ACCOUNT_EXCEPTIONS.get(region, DEFAULT_DLC_ACCOUNT)
+    """The account of the AWS Deep Learning Containers registry in `region`; NoDlcInRegionError when it has none."""
+    try:
+        return DLC_REGISTRY_ACCOUNTS[region]
+    except KeyError:
+        raise NoDlcInRegionError(region) from None
 
 
 def vllm_dlc_image(region: str, tag: str = VLLM_DLC_TAG) -> EcrImage:

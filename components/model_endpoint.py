@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -10,6 +11,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import scale_to_zero
+from components.endpoint_rollout import instance_type_marker, verified_endpoint_name
 from components.image import EcrImage, inference_ami_version, serving_image
 from components.settings import Settings
 
@@ -56,6 +58,10 @@ class ModelEndpointArgs:
     """Serve the model as an inference component that scales to zero instances when idle (scale_to_zero.py)."""
     idle_minutes: int = 30
     """With scale_to_zero: minutes without requests before the model scales to zero."""
+    tool_call_parser: str = ""
+    """vLLM tool-call parser (e.g. `hermes`); "" leaves tool calling off in the container."""
+    model_data_kms_key_arn: str = ""
+    """Customer managed KMS key of the bucket holding model_data_uri; "" when none is needed."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ModelEndpointArgs:
@@ -75,6 +81,8 @@ class ModelEndpointArgs:
             log_retention_days=settings.log_retention_days,
             scale_to_zero=settings.scale_to_zero,
             idle_minutes=settings.idle_minutes,
+            tool_call_parser=settings.tool_call_parser,
+            model_data_kms_key_arn=settings.model_data_kms_key_arn,
         )
 
 
@@ -104,9 +112,17 @@ def container_environment(args: ModelEndpointArgs) -> dict[str, pulumi.Input[str
             env["SM_VLLM_CHAT_TEMPLATE"] = args.chat_template
         if args.max_model_len:
             env["SM_VLLM_MAX_MODEL_LEN"] = str(args.max_model_len)
+        env |= tool_calling_environment(args.tool_call_parser)
     if args.hf_token is not None:
         env["HF_TOKEN"] = pulumi.Output.secret(args.hf_token)
     return env
+
+
+def tool_calling_environment(parser: str) -> dict[str, pulumi.Input[str]]:
+    """The DLC's `--enable-auto-tool-choice --tool-call-parser <parser>`; nothing without a parser."""
+    if not parser:
+        return {}
+    return {"SM_VLLM_ENABLE_AUTO_TOOL_CHOICE": "true", "SM_VLLM_TOOL_CALL_PARSER": parser}
 
 
 class ModelEndpoint(pulumi.ComponentResource):
@@ -131,10 +147,13 @@ class ModelEndpoint(pulumi.ComponentResource):
         endpoint_name = args.endpoint_name or stable_endpoint_name(pulumi.get_project(), pulumi.get_stack())
         self.served_model_name = args.served_model_name
 
-        region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
-        partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
-        image = region.apply(lambda r: serving_image(r, args.container_image))
-        self.image_uri = image.apply(lambda i: i.uri)
+        # Read before any resource: a region without a vLLM DLC stops the preview here, with nothing created.
+        invoke = pulumi.InvokeOptions(parent=self)
+        region = aws.get_region(opts=invoke).region
+        partition = aws.get_partition(opts=invoke).partition
+        account = aws.get_caller_identity(opts=invoke).account_id
+        image = serving_image(region, args.container_image)
+        self.image_uri = pulumi.Output.from_input(image.uri)
 
         # SageMaker writes here; created by us so the logs expire.
         log_group = aws.cloudwatch.LogGroup(
@@ -152,7 +171,7 @@ class ModelEndpoint(pulumi.ComponentResource):
         role = aws.iam.Role(
             f"{name}-role",
             description=f"SageMaker execution role of endpoint {endpoint_name}",
-            assume_role_policy=pulumi.Output.json_dumps(_trust("sagemaker.amazonaws.com")),
+            assume_role_policy=json.dumps(sagemaker_trust_policy(partition, region, account)),
             opts=child,
         )
         policy = aws.iam.RolePolicy(
@@ -190,7 +209,7 @@ class ModelEndpoint(pulumi.ComponentResource):
             model_data_download_timeout_in_seconds=(
                 MODEL_DATA_DOWNLOAD_TIMEOUT_SECONDS if args.model_data_uri else None
             ),
-            inference_ami_version=image.apply(inference_ami_version),
+            inference_ami_version=inference_ami_version(image),
         )
         # Auto-named too; the endpoint below switches to a new configuration in place (blue/green).
         config = (
@@ -211,13 +230,17 @@ class ModelEndpoint(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
             )
         )
+        # Kept even without autoscaling, so turning it off and changing the type in one run also works.
+        marker = instance_type_marker(name, args.instance_type, self)
         endpoint = aws.sagemaker.Endpoint(
             f"{name}-endpoint",
             name=endpoint_name,
             endpoint_config_name=config.name,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group, marker]),
         )
-        self.endpoint_name = endpoint.name
+        self.endpoint_name = verified_endpoint_name(
+            endpoint.name, endpoint.endpoint_config_name, config.name, log_group.name, region
+        )
         self.endpoint_arn = endpoint.arn
 
         if args.max_instance_count > args.instance_count and not args.scale_to_zero:
@@ -225,7 +248,10 @@ class ModelEndpoint(pulumi.ComponentResource):
                 f"{name}-scaling-target",
                 service_namespace="sagemaker",
                 scalable_dimension="sagemaker:variant:DesiredInstanceCount",
-                resource_id=pulumi.Output.format("endpoint/{0}/variant/{1}", endpoint.name, VARIANT_NAME),
+                # The marker's id makes a new instance type replace the target: deregistered before the update.
+                resource_id=pulumi.Output.all(endpoint.name, marker.id).apply(
+                    lambda values: f"endpoint/{values[0]}/variant/{VARIANT_NAME}"
+                ),
                 min_capacity=args.instance_count,
                 max_capacity=args.max_instance_count,
                 opts=child,
@@ -289,17 +315,29 @@ class ModelEndpoint(pulumi.ComponentResource):
         )
 
 
-def _trust(service: str) -> dict[str, Any]:
+def sagemaker_trust_policy(partition: str, region: str, account: str) -> dict[str, Any]:
+    """SageMaker may assume the role only for this account's resources in this region.
+
+    The template of "Cross-service confused deputy prevention", SageMaker AI Inference (SageMaker developer
+    guide): ArnLike aws:SourceArn `arn:<partition>:sagemaker:<region>:<account>:*`; the account is in the ARN.
+    """
     return {
         "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "sagemaker.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+                "Condition": {"ArnLike": {"aws:SourceArn": f"arn:{partition}:sagemaker:{region}:{account}:*"}},
+            }
+        ],
     }
 
 
 def _execution_statements(
     args: ModelEndpointArgs,
-    image: pulumi.Output[EcrImage],
-    partition: pulumi.Output[str],
+    image: EcrImage,
+    partition: str,
     log_group: aws.cloudwatch.LogGroup,
 ) -> list[Any]:
     statements: list[Any] = [
@@ -307,7 +345,7 @@ def _execution_statements(
             "Sid": "PullServingImage",
             "Effect": "Allow",
             "Action": ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
-            "Resource": pulumi.Output.all(image, partition).apply(lambda v: v[0].repository_arn(v[1])),
+            "Resource": image.repository_arn(partition),
         },
         # GetAuthorizationToken has no resource to scope to: AWS requires "*".
         {"Sid": "EcrLogin", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
@@ -333,17 +371,31 @@ def _execution_statements(
                 "Sid": "ReadModelWeights",
                 "Effect": "Allow",
                 "Action": "s3:GetObject",
-                "Resource": pulumi.Output.format("arn:{0}:s3:::{1}/{2}*", partition, bucket, prefix),
+                "Resource": f"arn:{partition}:s3:::{bucket}/{prefix}*",
             },
             {
                 "Sid": "ListModelWeights",
                 "Effect": "Allow",
                 "Action": "s3:ListBucket",
-                "Resource": pulumi.Output.format("arn:{0}:s3:::{1}", partition, bucket),
+                "Resource": f"arn:{partition}:s3:::{bucket}",
                 "Condition": {"StringLike": {"s3:prefix": [prefix, f"{prefix}*"]}},
             },
         ]
+    if args.model_data_kms_key_arn:
+        statements.append(model_data_decrypt_statement(args.model_data_kms_key_arn))
     return statements
+
+
+def model_data_decrypt_statement(key_arn: str) -> dict[str, Any]:
+    """kms:Decrypt on the weights bucket's key, only through S3 in the key's region (where the bucket is)."""
+    key_region = key_arn.split(":")[3]
+    return {
+        "Sid": "DecryptModelWeights",
+        "Effect": "Allow",
+        "Action": "kms:Decrypt",
+        "Resource": key_arn,
+        "Condition": {"StringEquals": {"kms:ViaService": f"s3.{key_region}.amazonaws.com"}},
+    }
 
 
 def _model_data_source(model_data_uri: str) -> aws.sagemaker.ModelPrimaryContainerModelDataSourceArgs | None:

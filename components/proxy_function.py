@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import tempfile
 import zipfile
@@ -58,6 +59,12 @@ class ProxyFunctionArgs:
     """SSM parameter holding the key; None means `/<project>/<stack>/<name>/api-key`."""
     response_streaming: bool = False
     """Run the streaming runtime (for a REST API with response streaming) instead of the buffered handler."""
+    tool_call_parser: str = ""
+    """The container's vLLM tool-call parser; "" means the proxy does not forward `tools`."""
+    chat_stop_sequences: tuple[str, ...] = ()
+    """Stops the proxy adds to every chat request (a base model's chat template)."""
+    max_concurrency: int = 20
+    """Reserved concurrency: the most requests served at once, and all the account's concurrency it may take."""
     inference_component_name: pulumi.Input[str] | None = None
     """With scaleToZero: the endpoint's inference component to invoke (`ModelEndpoint.inference_component_name`)."""
 
@@ -167,21 +174,11 @@ class ProxyFunction(pulumi.ComponentResource):
         )
         self.log_group_name = log_group.name
 
+        account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
         role = aws.iam.Role(
             f"{name}-role",
             description="Execution role of the OpenAI-compatible proxy",
-            assume_role_policy=pulumi.Output.json_dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "lambda.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                }
-            ),
+            assume_role_policy=pulumi.Output.json_dumps(lambda_trust_policy(account)),
             opts=child,
         )
         policy = aws.iam.RolePolicy(
@@ -212,6 +209,10 @@ class ProxyFunction(pulumi.ComponentResource):
             "API_KEY_PARAMETER": parameter.name,
             "MAX_OUTPUT_TOKENS": str(args.max_output_tokens),
         }
+        if args.tool_call_parser:
+            variables["TOOL_CALL_PARSER"] = args.tool_call_parser
+        if args.chat_stop_sequences:
+            variables["STOP_SEQUENCES"] = json.dumps(list(args.chat_stop_sequences))
         if args.inference_component_name is not None:
             variables["INFERENCE_COMPONENT_NAME"] = args.inference_component_name
         if args.response_streaming:
@@ -229,6 +230,7 @@ class ProxyFunction(pulumi.ComponentResource):
             code=proxy_zip() if args.response_streaming else proxy_archive(),
             timeout=STREAMING_TIMEOUT_SECONDS if args.response_streaming else TIMEOUT_SECONDS,
             memory_size=MEMORY_MB,
+            reserved_concurrent_executions=args.max_concurrency,
             environment=aws.lambda_.FunctionEnvironmentArgs(variables=variables),
             logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="Text", log_group=log_group.name),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
@@ -260,6 +262,22 @@ class ProxyFunction(pulumi.ComponentResource):
         return pulumi.Output.from_input(
             {"Effect": "Allow", "Action": "ssm:GetParameter", "Resource": self.api_key_parameter_arn}
         )
+
+
+def lambda_trust_policy(account: pulumi.Input[str]) -> dict[str, Any]:
+    """Lambda may assume the role for this account's functions only (aws:SourceAccount, as AWS's own samples
+    use for execution roles); no aws:SourceArn, as the function's ARN is not known before the role exists."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "lambda.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"aws:SourceAccount": account}},
+            }
+        ],
+    }
 
 
 def streaming_invoke_arn(function_arn: str) -> str:

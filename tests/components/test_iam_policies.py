@@ -123,3 +123,38 @@ def test_roles_are_assumable_only_by_their_service(run):
         (statement,) = trust["Statement"]
         assert statement["Principal"] == {"Service": service}
         assert statement["Action"] == "sts:AssumeRole"
+
+
+def _trust_statement(run, role_name):
+    (statement,) = json.loads(run.one("aws:iam/role:Role", role_name).inputs["assumeRolePolicy"])["Statement"]
+    return statement
+
+
+def test_sagemaker_assumes_the_endpoint_role_only_for_this_account_s_resources_in_this_region(run):
+    # SageMaker developer guide, "Cross-service confused deputy prevention", SageMaker AI Inference.
+    assert _trust_statement(run, "model-role")["Condition"] == {
+        "ArnLike": {"aws:SourceArn": "arn:aws:sagemaker:us-east-1:123456789012:*"}
+    }
+
+
+def test_lambda_assumes_the_proxy_role_only_for_this_account(run):
+    assert _trust_statement(run, "proxy-role")["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+
+
+def test_weights_in_a_kms_encrypted_bucket_are_decrypted_only_through_s3(run_program):
+    key = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    run = run_program({"uiEnabled": False, "modelDataUri": "s3://my-models/llama-ft/", "modelDataKmsKeyArn": key})
+    statements = {s.get("Sid"): s for s in _statements(_policy_of(run, "model-role"))}
+    assert statements["DecryptModelWeights"] == {
+        "Sid": "DecryptModelWeights",
+        "Effect": "Allow",
+        "Action": "kms:Decrypt",
+        "Resource": key,
+        "Condition": {"StringEquals": {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}},
+    }
+
+
+def test_no_kms_permission_without_a_key(run_program):
+    run = run_program({"uiEnabled": False, "modelDataUri": "s3://my-models/llama-ft/"})
+    actions = [a for s in _statements(_policy_of(run, "model-role")) for a in _as_list(s["Action"])]
+    assert not any(a.startswith("kms:") for a in actions)

@@ -1,10 +1,12 @@
 """Which image an endpoint runs, per region, and which inference AMI it needs."""
 
+import pulumi
 import pytest
 
 from components.image import (
     CUDA12_INFERENCE_AMI_VERSION,
     CUDA13_INFERENCE_AMI_VERSION,
+    NoDlcInRegionError,
     inference_ami_version,
     parse_ecr_image,
     serving_image,
@@ -63,3 +65,52 @@ def test_non_ecr_image_is_rejected():
 def test_each_cuda_major_version_gets_the_inference_ami_with_its_driver(tag, ami):
     image = parse_ecr_image(f"763104351884.dkr.ecr.us-east-1.amazonaws.com/vllm:{tag}")
     assert inference_ami_version(image) == ami
+
+
+# Every region whose DLC registry is not 763104351884, as aws/deep-learning-containers
+# docs/reference/region_availability.md lists them (an image from the wrong account is never pulled).
+@pytest.mark.parametrize(
+    ("region", "account"),
+    [
+        ("ap-east-2", "975050140332"),
+        ("ap-south-2", "772153158452"),
+        ("ap-southeast-3", "907027046896"),
+        ("ap-southeast-4", "457447274322"),
+        ("ap-southeast-5", "550225433462"),
+        ("ap-southeast-6", "633930458069"),
+        ("ap-southeast-7", "590183813437"),
+        ("ap-northeast-3", "364406365360"),
+        ("ca-west-1", "204538143572"),
+        ("il-central-1", "780543022126"),
+        ("me-central-1", "914824155844"),
+        ("me-west-1", "124382933778"),
+        ("mx-central-1", "637423239942"),
+    ],
+)
+def test_newer_regions_pull_from_their_own_dlc_registry(region, account):
+    assert vllm_dlc_image(region).account == account
+
+
+@pytest.mark.parametrize("region", ["us-gov-west-1", "eusc-de-east-1", "ap-southeast-99"])
+def test_a_region_without_a_vllm_dlc_is_refused_with_what_to_do(region):
+    with pytest.raises(NoDlcInRegionError) as caught:
+        vllm_dlc_image(region)
+    message = str(caught.value)
+    assert region in message
+    assert "containerImage" in message
+    assert "pulumi config set aws:region" in message
+    assert isinstance(caught.value, pulumi.RunError)  # the CLI prints it without a traceback
+
+
+def test_a_region_without_a_vllm_dlc_stops_the_program_before_any_resource(run_program, pulumi_mocks):
+    pulumi_mocks.mocks.region = "us-gov-west-1"
+    with pytest.raises(NoDlcInRegionError, match="us-gov-west-1"):
+        run_program({"uiEnabled": False, "modelId": "distilgpt2"})
+    assert [r.name for r in pulumi_mocks.resources() if r.custom] == []
+
+
+def test_a_region_without_a_vllm_dlc_still_deploys_an_own_image(run_program, pulumi_mocks):
+    pulumi_mocks.mocks.region = "us-gov-west-1"
+    image = "111122223333.dkr.ecr.us-gov-west-1.amazonaws.com/vllm:0.27.1-gpu-py312-cu130-ubuntu22.04-sagemaker"
+    run = run_program({"uiEnabled": False, "modelId": "distilgpt2", "containerImage": image})
+    assert run.one("aws:sagemaker/model:Model").inputs["primaryContainer"]["image"] == image

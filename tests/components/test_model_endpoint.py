@@ -141,3 +141,25 @@ def test_endpoint_logs_expire(run_program):
 def test_committed_stacks_build(run_program, stack_config, stack):
     run = run_program(stack_config(stack))
     assert run.outputs["apiUrl"].endswith("/v1")
+
+
+def test_tool_call_parser_reaches_the_container_and_the_proxy(run_program):
+    # vLLM refuses `tools` without --enable-auto-tool-choice --tool-call-parser; the proxy forwards them only then.
+    run = run_program({**API_ONLY, "modelId": "Qwen/Qwen2.5-1.5B-Instruct", "toolCallParser": "hermes"})
+    env = _container(run)["environment"]
+    assert env["SM_VLLM_ENABLE_AUTO_TOOL_CHOICE"] == "true"
+    assert env["SM_VLLM_TOOL_CALL_PARSER"] == "hermes"
+    lambda_env = run.one("aws:lambda/function:Function").inputs["environment"]["variables"]
+    assert lambda_env["TOOL_CALL_PARSER"] == "hermes"
+
+
+def test_without_a_tool_call_parser_neither_side_turns_tools_on(run_program):
+    run = run_program({**API_ONLY, "modelId": "distilgpt2"})
+    env = _container(run)["environment"]
+    assert not {"SM_VLLM_ENABLE_AUTO_TOOL_CHOICE", "SM_VLLM_TOOL_CALL_PARSER"} & set(env)
+    assert "TOOL_CALL_PARSER" not in run.one("aws:lambda/function:Function").inputs["environment"]["variables"]
+
+
+def test_prod_stack_parses_qwen_tool_calls(run_program, stack_config):
+    run = run_program({**stack_config("prod"), "sagemaker-llm:uiEnabled": False})
+    assert _container(run)["environment"]["SM_VLLM_TOOL_CALL_PARSER"] == "hermes"

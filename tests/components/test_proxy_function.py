@@ -1,5 +1,6 @@
 """ProxyFunction: the Lambda's code, environment and API key are what the proxy and its callers expect."""
 
+import json
 import zipfile
 
 import pulumi
@@ -128,3 +129,23 @@ def test_archive_zips_like_lambda_expects(tmp_path):
             bundle.write(asset.path, name)
     with zipfile.ZipFile(tmp_path / "code.zip") as bundle:
         assert "openai_proxy/handler.py" in bundle.namelist()
+
+
+def test_chat_stop_sequences_reach_the_proxy_as_a_json_array(run_program):
+    run = run_program({**API_ONLY, "modelId": "distilgpt2", "chatStopSequences": ["\nUser:", "###"]})
+    assert json.loads(_env(run)["STOP_SEQUENCES"]) == ["\nUser:", "###"]
+
+
+def test_no_stop_sequences_no_variable(run):
+    assert "STOP_SEQUENCES" not in _env(run)
+
+
+def test_dev_stack_stops_distilgpt2_at_the_next_user_turn(run_program, stack_config):
+    run = run_program({**stack_config("dev"), "sagemaker-llm:uiEnabled": False})
+    assert json.loads(_env(run)["STOP_SEQUENCES"]) == ["\nUser:"]
+
+
+def test_reserved_concurrency_caps_what_the_api_can_take_of_the_account(run_program, run):
+    assert run.one(FUNCTION).inputs["reservedConcurrentExecutions"] == 20  # Pulumi.yaml's default
+    capped = run_program({**API_ONLY, "modelId": "distilgpt2", "apiMaxConcurrency": 5})
+    assert capped.one(FUNCTION).inputs["reservedConcurrentExecutions"] == 5
