@@ -38,6 +38,7 @@ api = ChatApi(
         log_retention_days=settings.log_retention_days,
         streaming=settings.api_streaming,
         function_streaming_invoke_arn=proxy.streaming_invoke_arn,
+        manage_cloudwatch_role=settings.api_gateway_cloud_watch_role,
     ),
 )
 

@@ -16,7 +16,7 @@ import json
 import pulumi
 import pulumi_aws as aws
 
-from components.chat_api import ApiEndpoints, ChatApiArgs, route_slug
+from components.api_spec import ROUTES, ApiEndpoints, ChatApiArgs, route_slug
 
 STAGE_NAME = "api"
 """The stage: clients call https://<id>.execute-api.<region>.amazonaws.com/api/v1."""
@@ -42,11 +42,7 @@ REST_ACCESS_LOG_FORMAT = json.dumps(
 
 
 def streaming_rest_api(
-    name: str,
-    args: ChatApiArgs,
-    parent: pulumi.Resource,
-    routes: tuple[str, ...],
-    log_group: aws.cloudwatch.LogGroup,
+    name: str, args: ChatApiArgs, parent: pulumi.Resource, log_group: aws.cloudwatch.LogGroup
 ) -> ApiEndpoints:
     """Build the regional REST API under `parent`, logging to `log_group`; return where clients reach it."""
     if args.function_streaming_invoke_arn is None:
@@ -80,7 +76,7 @@ def streaming_rest_api(
         return resources[path].id
 
     methods, integrations = [], []
-    for route in routes:
+    for route in ROUTES:
         http_method, path = route.split(" ", 1)
         method = aws.apigateway.Method(
             f"{name}-method-{route_slug(route)}",
@@ -109,7 +105,7 @@ def streaming_rest_api(
     # A REST API serves only what was deployed: redeploy whenever the routes or integrations change.
     fingerprint = pulumi.Output.json_dumps(
         {
-            "routes": list(routes),
+            "routes": list(ROUTES),
             "uri": args.function_streaming_invoke_arn,
             "mode": "STREAM",
             "timeout": STREAM_TIMEOUT_MS,
@@ -123,17 +119,14 @@ def streaming_rest_api(
         triggers={"redeployment": fingerprint},
         opts=pulumi.ResourceOptions(parent=parent, depends_on=methods + integrations),
     )
-    # Access logs need the account's API Gateway CloudWatch role (README, True streaming).
+    access_logs, logging_ready = _access_logging(name, args, parent, log_group)
     stage = aws.apigateway.Stage(
         f"{name}-stage",
         rest_api=api.id,
         deployment=deployment.id,
         stage_name=STAGE_NAME,
-        access_log_settings=aws.apigateway.StageAccessLogSettingsArgs(
-            destination_arn=log_group.arn,
-            format=REST_ACCESS_LOG_FORMAT,
-        ),
-        opts=child,
+        access_log_settings=access_logs,
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=logging_ready),
     )
     throttling = aws.apigateway.MethodSettings(
         f"{name}-throttling",
@@ -159,3 +152,64 @@ def streaming_rest_api(
         lambda values: f"{values[0].rstrip('/')}/v1"
     )
     return ApiEndpoints(api.id, stage.invoke_url, api_url, api.execution_arn)
+
+
+def _access_logging(
+    name: str, args: ChatApiArgs, parent: pulumi.Resource, log_group: aws.cloudwatch.LogGroup
+) -> tuple[aws.apigateway.StageAccessLogSettingsArgs | None, list[pulumi.Resource]]:
+    """The stage's access log settings and what must exist first; none without the account's CloudWatch role.
+
+    A REST stage with access logs fails to create ("CloudWatch Logs role ARN must be set in account settings")
+    until the account's API Gateway settings name a CloudWatch Logs role: that setting is one per account and
+    region, shared by every REST API there, so the stack sets it only when asked (manage_cloudwatch_role).
+    """
+    if not args.manage_cloudwatch_role:
+        pulumi.log.warn(
+            "apiStreaming: the REST API's stage writes no access logs. REST APIs log only once the account's API "
+            "Gateway settings name a CloudWatch Logs role; `pulumi config set apiGatewayCloudWatchRole true` makes "
+            "this stack set it. That setting is account-wide (one per account and region, for every REST API "
+            "there): it replaces any role already set."
+        )
+        return None, []
+    account = cloudwatch_role_account(name, parent)
+    settings = aws.apigateway.StageAccessLogSettingsArgs(destination_arn=log_group.arn, format=REST_ACCESS_LOG_FORMAT)
+    return settings, [account]
+
+
+def cloudwatch_role_account(name: str, parent: pulumi.Resource) -> aws.apigateway.Account:
+    """A role API Gateway pushes logs to CloudWatch with, set as the account's (and region's) CloudWatch role.
+
+    No aws:SourceAccount / aws:SourceArn condition: API Gateway documents none for this role, and it can do no
+    more than write logs (AmazonAPIGatewayPushToCloudWatchLogs).
+    """
+    child = pulumi.ResourceOptions(parent=parent)
+    partition = aws.get_partition(opts=pulumi.InvokeOptions(parent=parent)).partition
+    role = aws.iam.Role(
+        f"{name}-cloudwatch-role",
+        description="API Gateway's account-wide role for writing REST API logs to CloudWatch Logs",
+        assume_role_policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "apigateway.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+        ),
+        opts=child,
+    )
+    attachment = aws.iam.RolePolicyAttachment(
+        f"{name}-cloudwatch-role-policy",
+        role=role.name,
+        policy_arn=f"arn:{partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs",
+        opts=child,
+    )
+    # API Gateway checks the role's permissions when it is set: attach them first.
+    return aws.apigateway.Account(
+        f"{name}-account-settings",
+        cloudwatch_role_arn=role.arn,
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[attachment]),
+    )

@@ -16,6 +16,7 @@ DEPLOYMENT = "aws:apigateway/deployment:Deployment"
 STAGE = "aws:apigateway/stage:Stage"
 METHOD_SETTINGS = "aws:apigateway/methodSettings:MethodSettings"
 PERMISSION = "aws:lambda/permission:Permission"
+ACCOUNT_SETTINGS = "aws:apigateway/account:Account"
 FUNCTION = "aws:lambda/function:Function"
 STREAMING = {"uiEnabled": False, "modelId": "distilgpt2", "apiRateLimit": 5, "apiBurstLimit": 7, "apiStreaming": True}
 
@@ -34,11 +35,15 @@ def _stage_state(args, name):
     return {"invokeUrl": f"https://{api_id}.execute-api.{REGION}.amazonaws.com/{args.inputs['stageName']}"}
 
 
-@pytest.fixture
-def run(pulumi_mocks, cached_run):
+def _mock_rest_api(pulumi_mocks):
     # What AWS computes for a REST API and its stage (the shared mocks know only the HTTP API).
     pulumi_mocks.mocks.computed[REST_API] = _rest_api_state
     pulumi_mocks.mocks.computed[STAGE] = _stage_state
+
+
+@pytest.fixture
+def run(pulumi_mocks, cached_run):
+    _mock_rest_api(pulumi_mocks)
     return cached_run(STREAMING)
 
 
@@ -84,7 +89,7 @@ def test_integrations_stream_the_function_through_the_response_streaming_uri(run
         assert integration.inputs["timeoutMilliseconds"] == 900_000
 
 
-def test_the_stage_is_deployed_throttled_and_access_logged_in_json(run):
+def test_the_stage_is_deployed_and_throttled(run):
     deployment = run.one(DEPLOYMENT)
     stage = run.one(STAGE).inputs
     assert stage["deployment"] == deployment.state["name"]
@@ -94,12 +99,52 @@ def test_the_stage_is_deployed_throttled_and_access_logged_in_json(run):
     assert (settings["methodPath"], settings["stageName"]) == ("*/*", STAGE_NAME)
     assert settings["settings"]["throttlingRateLimit"] == 5
     assert settings["settings"]["throttlingBurstLimit"] == 7
-    log_format = json.loads(stage["accessLogSettings"]["format"])
+
+
+def test_without_the_account_s_cloudwatch_role_the_stage_writes_no_access_logs_and_a_warning_says_why(
+    pulumi_mocks, run_program, caplog
+):
+    # A stage with access logs fails half-way through `up` on an account whose API Gateway settings name no
+    # CloudWatch Logs role ("CloudWatch Logs role ARN must be set in account settings").
+    _mock_rest_api(pulumi_mocks)
+    run = run_program(STREAMING)
+    assert "accessLogSettings" not in run.one(STAGE).inputs
+    assert run.of_type(ACCOUNT_SETTINGS) == []
+    (warning,) = [r.getMessage() for r in caplog.records if "CloudWatch Logs role" in r.getMessage()]
+    assert "pulumi config set apiGatewayCloudWatchRole true" in warning
+    assert "account-wide" in warning
+
+
+def test_with_apigatewaycloudwatchrole_the_stack_sets_the_account_role_before_the_logged_stage(
+    pulumi_mocks, run_program
+):
+    _mock_rest_api(pulumi_mocks)
+    run = run_program({**STREAMING, "apiGatewayCloudWatchRole": True})
+    role = run.one("aws:iam/role:Role", "api-cloudwatch-role")
+    (statement,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+    assert statement["Principal"] == {"Service": "apigateway.amazonaws.com"}
+    assert statement["Action"] == "sts:AssumeRole"
+    attachment = run.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "api-cloudwatch-role-policy")
+    assert attachment.inputs == {
+        "role": role.state["name"],
+        "policyArn": "arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs",
+    }
+    account = run.one(ACCOUNT_SETTINGS)
+    assert account.inputs["cloudwatchRoleArn"] == role.state["arn"]
+    assert attachment.urn in account.dependencies  # API Gateway checks the role's permissions when it is set
+    stage = run.one(STAGE)
+    assert account.urn in stage.dependencies
+    log_format = json.loads(stage.inputs["accessLogSettings"]["format"])
     assert log_format["status"] == "$context.status"
     assert log_format["resourcePath"] == "$context.resourcePath"
     assert not any("authorization" in str(value).lower() for value in log_format.values())
     log_group = run.one("aws:cloudwatch/logGroup:LogGroup", "api-access-logs")
-    assert stage["accessLogSettings"]["destinationArn"] == log_group.state["arn"]
+    assert stage.inputs["accessLogSettings"]["destinationArn"] == log_group.state["arn"]
+
+
+def test_the_cloudwatch_role_is_only_for_the_rest_api(run_program):
+    run = run_program({"uiEnabled": False, "modelId": "distilgpt2", "apiGatewayCloudWatchRole": True})
+    assert run.of_type(ACCOUNT_SETTINGS) == []  # the HTTP API's access logs need no account role
 
 
 def test_the_lambda_permission_is_scoped_to_this_api_s_stage(run):

@@ -1,0 +1,60 @@
+"""What either kind of ChatApi serves and takes: the routes, the arguments, and where clients reach it.
+
+Shared by the two API builders (components/http_api.py, components/streaming_api.py) and by ChatApi,
+which chooses between them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+
+ROUTES = (
+    "POST /v1/chat/completions",
+    "POST /v1/completions",
+    "GET /v1/models",
+    # Greedy: Hugging Face ids have a slash (GET /v1/models/Qwen/Qwen2.5-1.5B-Instruct).
+    "GET /v1/models/{model+}",
+    "GET /health",
+)
+
+
+@dataclass(frozen=True)
+class ChatApiArgs:
+    """The function behind the API and the API's limits."""
+
+    function_name: pulumi.Input[str]
+    """Name of the proxy Lambda function (for its invoke permission)."""
+    function_invoke_arn: pulumi.Input[str]
+    """Invoke ARN of the proxy Lambda function (the integration's target)."""
+    rate_limit: int = 10
+    """Steady-state requests per second the stage accepts."""
+    burst_limit: int = 20
+    """Requests the stage accepts in a burst above the rate."""
+    cors_origins: tuple[str, ...] = ()
+    """Browser origins allowed by CORS; empty means no CORS (server-side callers need none)."""
+    log_retention_days: int = 14
+    """Days CloudWatch keeps the access logs."""
+    streaming: bool = False
+    """Build a REST API whose Lambda integrations stream (apiStreaming) instead of the HTTP API."""
+    function_streaming_invoke_arn: pulumi.Input[str] | None = None
+    """The function's response-streaming invocation URI (`ProxyFunction.streaming_invoke_arn`); for `streaming`."""
+    manage_cloudwatch_role: bool = False
+    """With `streaming`: set the account's API Gateway CloudWatch Logs role (account-wide) so the REST stage
+    can write access logs; without it the stage writes none."""
+
+
+@dataclass(frozen=True)
+class ApiEndpoints:
+    """Where an API variant is reached."""
+
+    api_id: pulumi.Output[str]
+    api_endpoint: pulumi.Output[str]
+    api_url: pulumi.Output[str]
+    execution_arn: pulumi.Output[str]
+
+
+def route_slug(route_key: str) -> str:
+    """`GET /v1/models/{model+}` → `get-v1-models-model`: a readable, unique child resource name."""
+    return "-".join(route_key.lower().translate(str.maketrans("/", " ", "{}+")).split())
