@@ -4,6 +4,9 @@
     smoke endpoint --name ENDPOINT [--region R]    invoke the endpoint directly, in the backend dialect
     smoke api --stack dev / smoke endpoint --stack dev   read the URL, key and endpoint from the stack
 
+A model scaled to zero (scaleToZero) answers 503 model_waking_up: `smoke api` says so, waits for it
+(--wake-timeout, printing progress), then runs its checks.
+
 Prints one row per check (name, PASS/FAIL, latency, detail) and exits 1 when any check fails,
 2 when the API cannot be reached or the arguments are wrong.
 """
@@ -26,6 +29,7 @@ DIALECTS = ("openai", "lmi", "tgi")
 PROMPT = "Say hello in one short sentence."
 MAX_TOKENS = 16
 WRONG_KEY = "smoke-test-wrong-key"  # a key the API must refuse
+WAKING_CODE = "model_waking_up"  # the proxy's answer while a model scaled to zero starts
 
 
 class SmokeError(Exception):
@@ -142,8 +146,49 @@ def _expect_ok(status: int, body: Any) -> dict:
     return body
 
 
-def api_checks(api: Api, model: str | None) -> Iterator[Result]:
+@dataclass(frozen=True)
+class Waking:
+    """How long `smoke api` waits for a model scaled to zero, and how often it asks."""
+
+    timeout: float = 900.0
+    interval: float = 15.0
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+
+
+def wait_until_awake(api: Api, model: str, waking: Waking) -> tuple[Result | None, tuple[int, Any]]:
+    """Send the chat check's request until the model answers it: (a "wake" row if it had to wake,
+    the last answer). A model that is up costs no extra request: its answer is the chat check's."""
+    started = waking.clock()
+    announced = False
+    while True:
+        status, answer = api.call("POST", "/chat/completions", _chat_body(model))
+        code = answer.get("error", {}).get("code") if isinstance(answer, dict) else None
+        elapsed = waking.clock() - started
+        if status != 503 or code != WAKING_CODE:
+            if not announced:
+                return None, (status, answer)
+            woke = Result("wake", True, elapsed * 1000, f"the model answered after {_minutes(elapsed)}")
+            return woke, (status, answer)
+        if not announced:
+            print(f"scaled to zero, waking it (usually 5 to 10 minutes; waiting up to {_minutes(waking.timeout)})")
+            announced = True
+        else:
+            print(f"  still waking after {_minutes(elapsed)}", flush=True)
+        if elapsed + waking.interval > waking.timeout:
+            failed = Result("wake", False, elapsed * 1000, f"the model did not wake within {_minutes(waking.timeout)}")
+            return failed, (status, answer)
+        waking.sleep(waking.interval)
+
+
+def _minutes(seconds: float) -> str:
+    whole = round(seconds)
+    return f"{whole // 60}m{whole % 60:02d}s"
+
+
+def api_checks(api: Api, model: str | None, waking: Waking | None = None) -> Iterator[Result]:
     chosen: dict[str, str] = {}
+    first_chat: list[tuple[int, Any]] = []  # the answer wait_until_awake already got
 
     def models() -> str:
         body = _expect_ok(*api.call("GET", "/models"))
@@ -156,7 +201,8 @@ def api_checks(api: Api, model: str | None) -> Iterator[Result]:
         return f"{len(ids)} model(s): {', '.join(ids)}"
 
     def chat() -> str:
-        body = _expect_ok(*api.call("POST", "/chat/completions", _chat_body(chosen["model"])))
+        answer = first_chat.pop() if first_chat else api.call("POST", "/chat/completions", _chat_body(chosen["model"]))
+        body = _expect_ok(*answer)
         content = body["choices"][0]["message"]["content"]
         if not isinstance(content, str):
             raise CheckFailed(f"no message content: {body['choices'][0]}")
@@ -197,14 +243,20 @@ def api_checks(api: Api, model: str | None) -> Iterator[Result]:
     yield (first := run_check("models", models))
     if not first.passed:
         chosen["model"] = model or "unknown"
+    woke, answer = wait_until_awake(api, chosen["model"], waking or Waking())
+    first_chat.append(answer)
+    if woke is not None:
+        yield woke
+        if not woke.passed:
+            return  # every other check would only meet the sleeping model again
     yield run_check("chat", chat)
     yield run_check("chat-stream", chat_stream)
     yield run_check("completions", completions)
     yield run_check("wrong-key-401", wrong_key)
 
 
-def _chat_body(model: str) -> dict:
-    return {"model": model, "messages": [{"role": "user", "content": PROMPT}], "max_tokens": MAX_TOKENS}
+def _chat_body(model: str, max_tokens: int = MAX_TOKENS) -> dict:
+    return {"model": model, "messages": [{"role": "user", "content": PROMPT}], "max_tokens": max_tokens}
 
 
 # --- the SageMaker endpoint ----------------------------------------------------------------------
@@ -327,6 +379,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     api.add_argument("--model", help="model id to use (default: the first listed)")
     api.add_argument("--timeout", type=float, default=60.0, help="seconds per request (default 60)")
     api.add_argument("--stack", help="read apiUrl and apiKey from this Pulumi stack's outputs")
+    api.add_argument(
+        "--wake-timeout", type=float, default=900.0, help="seconds to wait for a model scaled to zero (default 900)"
+    )
+    api.add_argument("--wake-interval", type=float, default=15.0, help="seconds between wake-up checks (default 15)")
 
     endpoint = commands.add_parser("endpoint", help="invoke the SageMaker endpoint directly")
     endpoint.add_argument("--name", help="SageMaker endpoint name")
@@ -350,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
             if not url or not key:
                 raise SmokeError("give --url and --key, or --stack")
             print(f"API {url}")
-            results = api_checks(Api(url, key, args.timeout), model)
+            results = api_checks(Api(url, key, args.timeout), model, Waking(args.wake_timeout, args.wake_interval))
         else:
             name, model = args.name, args.model
             if args.stack:

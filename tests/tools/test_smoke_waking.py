@@ -1,0 +1,63 @@
+"""`smoke api` against a model scaled to zero: it says so, waits (bounded, with progress), then checks."""
+
+from __future__ import annotations
+
+from tests.fakes.sagemaker_runtime import ErrorReply
+from tests.tools.conftest import API_KEY
+from tools import smoke
+
+
+class _Clock:
+    """smoke's sleep and clock on one fake timeline: minutes of waiting take no time."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.naps: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.naps.append(seconds)
+        self.now += seconds
+
+
+def test_smoke_wakes_a_model_scaled_to_zero_then_runs_every_check(local_api, sagemaker, capsys):
+    sagemaker.script(ErrorReply.no_capacity(), ErrorReply.no_capacity(), ErrorReply.no_capacity())
+    code = smoke.main(["api", "--url", local_api, "--key", API_KEY, "--wake-interval", "0.01"])
+
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "scaled to zero, waking it" in out
+    assert out.count("still waking after") == 2  # progress on every attempt after the first
+    wake_row = next(line for line in out.splitlines() if line.startswith("wake "))
+    assert "PASS" in wake_row and "answered after" in wake_row
+    assert "all checks passed" in out
+
+
+def test_smoke_says_nothing_about_waking_when_the_model_is_up(local_api, capsys):
+    code = smoke.main(["api", "--url", local_api, "--key", API_KEY])
+
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "waking" not in out and not any(line.startswith("wake ") for line in out.splitlines())
+
+
+def test_waiting_is_bounded_and_ends_in_a_failed_row(local_api, sagemaker):
+    sagemaker.script(*[ErrorReply.no_capacity()] * 10)
+    clock = _Clock()
+    waking = smoke.Waking(timeout=60, interval=15, sleep=clock.sleep, clock=lambda: clock.now)
+
+    result, (status, _) = smoke.wait_until_awake(smoke.Api(local_api, API_KEY), "fake-model", waking)
+
+    assert result is not None and not result.passed and status == 503
+    assert "did not wake within 1m00s" in result.detail
+    assert clock.naps == [15, 15, 15, 15]  # asked at 0, 15, 30, 45 and 60 s, never past the limit
+    assert len(sagemaker.requests) == 5
+
+
+def test_a_failed_wake_skips_the_checks_and_fails_the_run(local_api, sagemaker, capsys):
+    sagemaker.script(*[ErrorReply.no_capacity()] * 10)
+    code = smoke.main(["api", "--url", local_api, "--key", API_KEY, "--wake-timeout", "0", "--wake-interval", "5"])
+
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "did not wake within 0m00s" in out
+    assert "chat-stream" not in out  # nothing else is checked against a sleeping model
