@@ -4,7 +4,6 @@ either payload format."""
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Iterator
@@ -14,7 +13,15 @@ from openai_proxy.auth import authorize
 from openai_proxy.config import load_settings
 from openai_proxy.deadline import Deadline
 from openai_proxy.errors import ApiError
-from openai_proxy.http_event import HttpRequest, http_response, json_response, parse_event, request_id_of
+from openai_proxy.http_event import (
+    HttpRequest,
+    check_json_text,
+    http_response,
+    json_bytes,
+    json_response,
+    parse_event,
+    request_id_of,
+)
 from openai_proxy.logs import log_request
 from openai_proxy.routes import PUBLIC, Call, Reply, resolve
 
@@ -88,6 +95,7 @@ class Exchange:
                         code="proxy_not_configured",
                         detail="; ".join(self.settings.problems),
                     )
+            check_json_text(self.request.body)  # before any route can echo a field of it
             self.reply = function(self.call)
         except ApiError as exc:
             self.reply = self._error_reply(exc)
@@ -105,7 +113,7 @@ class Exchange:
         """The body as bytes chunks: one for a JSON answer, one per SSE event for a stream."""
         body = self.reply.body
         if isinstance(body, dict):
-            yield json.dumps(body, ensure_ascii=False).encode()
+            yield json_bytes(body)
         elif isinstance(body, bytes):
             yield body
         else:
@@ -129,7 +137,7 @@ class Exchange:
             return None  # a JSON body cut short cannot be repaired; the runtime's error trailers tell
         message = f"{error.message} (request id {self.request_id})"
         body = {"error": {**error.body()["error"], "message": message}}
-        return b"data: " + json.dumps(body, ensure_ascii=False).encode() + b"\n\n"
+        return b"data: " + json_bytes(body) + b"\n\n"
 
     def finish(self) -> None:
         """Write the one log line of this request (counts and timings only)."""
@@ -164,7 +172,24 @@ class Exchange:
         if error.status >= 500 and error.code is None:
             error.message = f"{error.message} (request id {self.request_id})"
         headers = {"retry-after": str(error.retry_after)} if error.retry_after else {}
+        if error.status == 405:
+            headers["allow"] = ", ".join(allowed_methods(self.request.path))
         return Reply(error.status, error.body(), headers=headers)
+
+
+def allowed_methods(path: str) -> list[str]:
+    """The methods the route table serves at `path`, for a 405's Allow header (RFC 9110, 15.5.6)."""
+    allowed = []
+    for method in HTTP_METHODS:
+        try:
+            resolve(method, path)
+        except ApiError:
+            continue
+        allowed.append(method)
+    return allowed
+
+
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 __all__ = ["Exchange", "handler", "stream_handler"]

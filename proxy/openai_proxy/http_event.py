@@ -6,6 +6,12 @@ Payload 1.0 (https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up
 path without the stage when called through the execute-api URL; `requestContext.path` has the
 stage), `headers` (last value of each), `multiValueHeaders` (all values), `queryStringParameters`,
 `body`, `isBase64Encoded`, `requestContext.requestId`.
+
+Client text the proxy may echo (the method and path in a 404/405, a header, a JSON field such as
+`model`) must be valid Unicode: JSON's `"\ud800"` decodes to a lone UTF-16 surrogate that UTF-8
+cannot encode, so one would turn an error message into a failure to send it. Such a request is
+refused with a 400 naming the field (`parse_event` for the method, path and headers,
+`check_json_text` for the body); the encoders here write anything left as a JSON escape.
 """
 
 from __future__ import annotations
@@ -13,7 +19,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,13 +54,108 @@ def parse_event(event: Any, context: Any = None) -> HttpRequest:
     if len(path) > 1:
         path = path.rstrip("/") or "/"
     headers = {str(k).lower(): _text(v) for k, v in _mapping(event.get("headers")).items()}
-    return HttpRequest(method, path, headers, _body(event), request_id)
+    return _checked(HttpRequest(method, path, headers, _body(event), request_id))
 
 
 def request_id_of(event: Any, context: Any = None) -> str:
-    """API Gateway's request id, else the Lambda's, else a fresh one (read before anything can fail)."""
+    """API Gateway's request id, else the Lambda's, else a fresh one (read before anything can fail).
+
+    It goes back in the `x-request-id` header, so only a short printable ASCII id is taken as is.
+    """
     ctx = _mapping(event.get("requestContext")) if isinstance(event, dict) else {}
-    return _text(ctx.get("requestId")) or _text(getattr(context, "aws_request_id", "")) or str(uuid.uuid4())
+    for candidate in (_text(ctx.get("requestId")), _text(getattr(context, "aws_request_id", ""))):
+        if candidate and len(candidate) <= 128 and candidate.isascii() and candidate.isprintable():
+            return candidate
+    return str(uuid.uuid4())
+
+
+def check_json_text(body: bytes) -> None:
+    """Refuse (400, naming the field) a JSON body with a lone surrogate in any string, key or value."""
+    where = lone_surrogate_field(body)
+    if where is not None:
+        raise _not_unicode(f"'{where}'", where)
+
+
+def lone_surrogate_field(body: bytes) -> str | None:
+    """Where a JSON body holds a lone UTF-16 surrogate: a field's name such as `messages[0].content`,
+    `model`, or `(body)` for the top level; None when nowhere (or when the body is not JSON at all:
+    the route's own parser says so)."""
+    if json.detect_encoding(body) == "utf-8" and not _SURROGATE_ESCAPE.search(body):
+        return None  # in UTF-8 JSON the only way in is a \uD800-\uDFFF escape
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    for where, text in _strings(data):
+        if not _is_unicode(text):
+            return where[:200] or "(body)"
+    return None
+
+
+def json_text(obj: Any) -> str:
+    """JSON text that any UTF-8 encoder accepts: non-ASCII as is, a lone surrogate as its JSON escape."""
+    text = json.dumps(obj, ensure_ascii=False)
+    return text if text.isascii() else json_bytes_of(text).decode("utf-8")
+
+
+def json_bytes(obj: Any) -> bytes:
+    return json_bytes_of(json.dumps(obj, ensure_ascii=False))
+
+
+def json_bytes_of(text: str) -> bytes:
+    # json.dumps only leaves non-ASCII inside strings, where `\ud800` is the JSON escape of that surrogate.
+    return text.encode("utf-8", "backslashreplace")
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def _strings(data: Any) -> Iterator[tuple[str, str]]:
+    """(where, text) of every string in a JSON document, keys included, without recursion."""
+    stack: list[tuple[str, Any]] = [("", data)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, str):
+            yield where, value
+        elif isinstance(value, dict):
+            for key, item in reversed(value.items()):
+                name = _printable(key)
+                here = f"{where}.{name}" if where else name
+                stack += [(here, item), (here, key)]  # the key is looked at first
+        elif isinstance(value, list):
+            stack.extend((f"{where}[{i}]", item) for i, item in reversed(list(enumerate(value))))
+
+
+def _checked(request: HttpRequest) -> HttpRequest:
+    if not _is_unicode(request.method):
+        raise _not_unicode("The HTTP method", None)
+    if not _is_unicode(request.path):
+        raise _not_unicode("The URL path", None)
+    for name, value in request.headers.items():
+        if not (_is_unicode(name) and _is_unicode(value)):
+            raise _not_unicode(f"The header '{_printable(name)[:100]}'", None)
+    return request
+
+
+def _is_unicode(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _printable(text: str) -> str:
+    """`text` with any lone surrogate spelled as its escape, so that a message may name it."""
+    return text if _is_unicode(text) else text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _not_unicode(what: str, param: str | None) -> ApiError:
+    return invalid_request(
+        f"{what} is not valid Unicode: it holds a lone UTF-16 surrogate (such as \\ud800).", param, "invalid_unicode"
+    )
 
 
 def is_payload_v1(event: dict) -> bool:
@@ -70,7 +173,7 @@ def _parse_v1(event: dict, ctx: dict, request_id: str) -> HttpRequest:
     for name, values in _mapping(event.get("multiValueHeaders")).items():
         if isinstance(values, list) and values:
             headers[str(name).lower()] = ",".join(_text(v) for v in values)
-    return HttpRequest(method, path, headers, _body(event), request_id)
+    return _checked(HttpRequest(method, path, headers, _body(event), request_id))
 
 
 def http_response(status: int, body: str, content_type: str, headers: dict[str, str] | None = None) -> dict:
@@ -83,7 +186,7 @@ def http_response(status: int, body: str, content_type: str, headers: dict[str, 
 
 
 def json_response(status: int, obj: dict, headers: dict[str, str] | None = None) -> dict:
-    return http_response(status, json.dumps(obj, ensure_ascii=False), "application/json", headers)
+    return http_response(status, json_text(obj), "application/json", headers)
 
 
 def _body(event: dict) -> bytes:

@@ -267,7 +267,7 @@ def _as_bytes(chunk: Any) -> bytes:
     if isinstance(chunk, bytearray | memoryview):
         return bytes(chunk)
     if isinstance(chunk, str):
-        return chunk.encode()
+        return chunk.encode("utf-8", "backslashreplace")  # a lone surrogate must not end the stream
     raise TypeError(f"body chunks must be bytes, got {type(chunk).__name__}")
 
 

@@ -4,6 +4,12 @@ Each HTTP request becomes an API Gateway payload-2.0 event, so what runs here is
 Lambda. Point OpenWebUI or the openai SDK at http://HOST:PORT/v1 with your local AWS credentials.
 A `stream: true` answer streams for real, as through the REST API with apiStreaming: chunked
 transfer encoding, each OpenAI chunk written as soon as the model's part that completes it arrives.
+
+Under bad input it answers in OpenAI's error shape, never the standard library's HTML: any method
+reaches the handler (405 with `Allow` on a known path, 404 elsewhere), a request the standard
+library cannot parse gets its status as a JSON error, and no socket read or write waits longer
+than READ_TIMEOUT_SECONDS: a body shorter than its Content-Length gets 408 and the connection is
+closed, a connection that sends nothing (idle keep-alive, a stalled request line) is closed.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import threading
 import time
 import traceback
 import uuid
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
@@ -24,6 +31,11 @@ from openai_proxy.config import MAX_BODY_BYTES, load_settings
 from openai_proxy.errors import openai_error
 from openai_proxy.handler import stream_handler
 from openai_proxy.lambda_runtime import StreamingResponse
+
+READ_TIMEOUT_SECONDS = 60.0
+"""The longest any read or write on a client's socket may wait (also how long an idle connection stays open)."""
+LISTEN_BACKLOG = 128
+"""Connections the kernel queues while every thread is busy accepting (the standard library's default is 5)."""
 
 
 class LocalContext:
@@ -46,7 +58,14 @@ class ProxyRequestHandler(BaseHTTPRequestHandler):
 
     do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = do_GET
 
+    def __getattr__(self, name: str) -> object:
+        # Any other method (TRACE, FOO…) goes to the handler as well, which answers it as Lambda does.
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
+
     def setup(self) -> None:
+        self.timeout = getattr(self.server, "read_timeout", READ_TIMEOUT_SECONDS)  # applied by super().setup()
         super().setup()
         # Each chunk goes out in its own write; without this, Nagle's algorithm holds small ones back.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -54,19 +73,23 @@ class ProxyRequestHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         pass  # the handler already logs one JSON line per request
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The standard library's own refusals (a malformed request line, headers too long…) as OpenAI errors."""
+        text = message or HTTPStatus(code).phrase
+        if self.request_version == "HTTP/0.9":  # the request line was not understood: answer as HTTP/1.x anyway
+            self.request_version = "HTTP/1.0"
+        self._refuse(code, text if text.endswith(".") else f"{text}.", None)
+
     def _serve(self) -> None:
-        if "chunked" in (self.headers.get("transfer-encoding") or "").lower():
-            body = self._read_chunked()
-            if body is None:
-                return
-        else:
-            raw_length = self.headers.get("content-length") or "0"
-            length = int(raw_length) if raw_length.strip().isdigit() else -1
-            if length < 0:  # the body's end is unknown: answer, then close rather than misread the stream
-                return self._refuse(400, "The Content-Length header is not a number of bytes.", None)
-            if length > MAX_BODY_BYTES * 2:
-                return self._refuse(413, "Request too large.", "request_too_large")
-            body = self.rfile.read(length) if length else b""
+        try:
+            body = self._read_body()
+        except TimeoutError:
+            message = (
+                f"The request body did not arrive within {self.timeout:g} s (is it shorter than its Content-Length?)."
+            )
+            return self._refuse(408, message, "request_timeout")
+        if body is None:
+            return None
         request_id = str(uuid.uuid4())
         response = stream_handler(
             to_event(self.command, self.path, self.headers.items(), body, self.client_address[0], request_id),
@@ -76,6 +99,24 @@ class ProxyRequestHandler(BaseHTTPRequestHandler):
             self._stream(response)
         else:  # a JSON answer: whole, with its length, as before
             self._send(response.status, dict(response.headers), b"".join(response.body))
+
+    def _read_body(self) -> bytes | None:
+        """The request's body; None after refusing it. Each read waits at most the socket's timeout."""
+        if "chunked" in (self.headers.get("transfer-encoding") or "").lower():
+            return self._read_chunked()
+        raw_length = self.headers.get("content-length") or "0"
+        length = int(raw_length) if raw_length.strip().isdigit() else -1
+        if length < 0:  # the body's end is unknown: answer, then close rather than misread the stream
+            self._refuse(400, "The Content-Length header is not a number of bytes.", None)
+            return None
+        if length > MAX_BODY_BYTES * 2:
+            self._refuse(413, "Request too large.", "request_too_large")
+            return None
+        body = self.rfile.read(length) if length else b""
+        if len(body) < length:  # the client closed its side early
+            self._refuse(400, "The request body is shorter than its Content-Length.", None)
+            return None
+        return body
 
     def _read_chunked(self) -> bytes | None:
         """A `Transfer-Encoding: chunked` request body; None after refusing a malformed or oversized one."""
@@ -100,9 +141,11 @@ class ProxyRequestHandler(BaseHTTPRequestHandler):
             self.rfile.readline(1024)  # the CRLF after the chunk
 
     def _refuse(self, status: int, message: str, code: str | None) -> None:
-        body = json.dumps(openai_error(message, "invalid_request_error", None, code)).encode()
-        self._send(status, {"content-type": "application/json"}, body)
+        """Answer with an OpenAI error, then close: after a refusal the rest of the stream cannot be trusted."""
+        kind = "server_error" if status >= 500 else "invalid_request_error"
+        body = json.dumps(openai_error(message, kind, None, code)).encode()
         self.close_connection = True
+        self._send(status, {"content-type": "application/json", "connection": "close"}, body)
 
     def _send(self, status: int, headers: dict[str, str], data: bytes) -> None:
         self.send_response(status)
@@ -195,21 +238,29 @@ def to_event(method: str, target: str, headers, body: bytes, source_ip: str, req
 class ProxyServer(ThreadingHTTPServer):
     """A client closing or resetting its connection (a kept-alive one, say) is normal: no traceback for it."""
 
+    request_queue_size = LISTEN_BACKLOG
+    read_timeout = READ_TIMEOUT_SECONDS
+
     def handle_error(self, request: object, client_address: object) -> None:
         if not isinstance(sys.exc_info()[1], ConnectionError):
             super().handle_error(request, client_address)
 
 
-def make_server(host: str = "127.0.0.1", port: int = 8000) -> ThreadingHTTPServer:
+def make_server(
+    host: str = "127.0.0.1", port: int = 8000, read_timeout: float = READ_TIMEOUT_SECONDS
+) -> ThreadingHTTPServer:
     """A ready server (port 0 picks a free one: read `server.server_address`); call serve_forever()."""
     server = ProxyServer((host, port), ProxyRequestHandler)
     server.daemon_threads = True
+    server.read_timeout = read_timeout
     return server
 
 
-def serve_in_thread(host: str = "127.0.0.1", port: int = 0) -> tuple[ThreadingHTTPServer, threading.Thread]:
+def serve_in_thread(
+    host: str = "127.0.0.1", port: int = 0, read_timeout: float = READ_TIMEOUT_SECONDS
+) -> tuple[ThreadingHTTPServer, threading.Thread]:
     """Start a server in a daemon thread (for tests and tools); stop it with server.shutdown()."""
-    server = make_server(host, port)
+    server = make_server(host, port, read_timeout)
     thread = threading.Thread(target=server.serve_forever, name="openai-proxy", daemon=True)
     thread.start()
     return server, thread
