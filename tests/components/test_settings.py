@@ -10,6 +10,10 @@ import yaml
 from components.settings import Settings, SettingsError, load_settings, snake_case
 
 ROOT = Path(__file__).resolve().parents[2]
+LMI_IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/djl-inference:0.36.0-lmi28.0.0-cu130"
+KMS_KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/1234abcd-12ab-34cd-56ef-1234567890ab"
+CERTIFICATE_EU = "arn:aws:acm:eu-west-1:123456789012:certificate/1234abcd-12ab-34cd-56ef-1234567890ab"
 
 
 def _schema() -> dict:
@@ -66,6 +70,28 @@ def test_prod_stack_autoscales_one_to_three_behind_narrow_cidrs(pulumi_mocks, st
     assert settings.ui_allowed_cidr != "0.0.0.0/0"
 
 
+def test_round_two_settings_accept_good_values(pulumi_mocks):
+    settings = _load(
+        pulumi_mocks,
+        {
+            "modelDataUri": "s3://my-models/llama-ft/",
+            "modelDataKmsKeyArn": KMS_KEY,
+            "toolCallParser": "llama3_json",
+            "chatStopSequences": ["\nUser:"],
+            "apiMaxConcurrency": 50,
+            "apiGatewayCloudWatchRole": True,
+            "uiDomainName": "chat.example.com",
+            "uiCertificateArn": CERTIFICATE,
+            "scaleToZero": True,
+            "idleMinutes": 15,
+        },
+    )
+    assert (settings.tool_call_parser, settings.api_max_concurrency, settings.idle_minutes) == ("llama3_json", 50, 15)
+    assert settings.chat_stop_sequences == ("\nUser:",)
+    assert settings.model_data_kms_key_arn == KMS_KEY
+    assert settings.api_gateway_cloud_watch_role and settings.scale_to_zero
+
+
 @pytest.mark.parametrize(
     ("config", "key", "hint"),
     [
@@ -102,6 +128,33 @@ def test_prod_stack_autoscales_one_to_three_behind_narrow_cidrs(pulumi_mocks, st
         ({"modelId": "gpt2", "vpcId": "default"}, "vpcId", "not a VPC id"),
         ({"modelId": "gpt2", "openWebUiImage": "ghcr.io/open-webui/open-webui:main"}, "openWebUiImage", "pinned"),
         ({"modelId": "gpt2", "modelID": "gpt2"}, "modelID", "did you mean 'modelId'"),
+        # Round two: tools, concurrency, KMS, the account's API Gateway role, the UI's domain, scale to zero.
+        ({"modelId": "gpt2", "toolCallParser": "hermez"}, "toolCallParser", "did you mean 'hermes'"),
+        (
+            {"modelId": "gpt2", "toolCallParser": "hermes", "backendDialect": "lmi", "containerImage": LMI_IMAGE},
+            "toolCallParser",
+            "only the vLLM container",
+        ),
+        ({"modelId": "gpt2", "chatStopSequences": ["a", "b", "c", "d", "e"]}, "chatStopSequences", "at most 4"),
+        ({"modelId": "gpt2", "chatStopSequences": [""]}, "chatStopSequences", "non-empty"),
+        ({"modelId": "gpt2", "apiMaxConcurrency": 0}, "apiMaxConcurrency", "1 to 1000"),
+        ({"modelId": "gpt2", "apiMaxConcurrency": 1001}, "apiMaxConcurrency", "1 to 1000"),
+        (
+            {"modelDataUri": "s3://bucket/weights/", "modelDataKmsKeyArn": "alias/weights"},
+            "modelDataKmsKeyArn",
+            "not a KMS key ARN",
+        ),
+        ({"modelId": "gpt2", "modelDataKmsKeyArn": KMS_KEY}, "modelDataKmsKeyArn", "only weights in S3"),
+        ({"modelId": "gpt2", "apiGatewayCloudWatchRole": "yes"}, "apiGatewayCloudWatchRole", "boolean"),
+        ({"modelId": "gpt2", "uiDomainName": "chat", "uiCertificateArn": CERTIFICATE}, "uiDomainName", "domain"),
+        ({"modelId": "gpt2", "uiDomainName": "chat.example.com"}, "uiDomainName", "set both"),
+        (
+            {"modelId": "gpt2", "uiDomainName": "chat.example.com", "uiCertificateArn": CERTIFICATE_EU},
+            "uiCertificateArn",
+            "us-east-1",
+        ),
+        ({"modelId": "gpt2", "scaleToZero": "sometimes"}, "scaleToZero", "boolean"),
+        ({"modelId": "gpt2", "idleMinutes": 1}, "idleMinutes", "5 to 1440"),
     ],
 )
 def test_each_invalid_setting_fails_with_a_message_naming_the_key(pulumi_mocks, config, key, hint):
