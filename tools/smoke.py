@@ -288,11 +288,14 @@ def endpoint_text(dialect: str, body: Any) -> str:
     raise CheckFailed(f"not a {dialect} answer: {_one_line(str(body))}")
 
 
-def endpoint_checks(name: str, region: str | None, dialect: str, model: str | None) -> Iterator[Result]:
+def endpoint_checks(
+    name: str, region: str | None, dialect: str, model: str | None, component: str | None = None
+) -> Iterator[Result]:
     import boto3
     import botocore.exceptions
 
     clients: list[Any] = []
+    target = {"InferenceComponentName": component} if component else {}  # an endpoint of scaleToZero
 
     def client() -> Any:
         if not clients:  # created inside a check, so a missing region is reported, not raised
@@ -318,6 +321,7 @@ def endpoint_checks(name: str, region: str | None, dialect: str, model: str | No
     def invoke() -> str:
         response = client().invoke_endpoint(
             EndpointName=name,
+            **target,
             ContentType="application/json",
             Accept="application/json",
             Body=json.dumps(endpoint_request(dialect, model, stream=False)),
@@ -328,6 +332,7 @@ def endpoint_checks(name: str, region: str | None, dialect: str, model: str | No
     def invoke_stream() -> str:
         response = client().invoke_endpoint_with_response_stream(
             EndpointName=name,
+            **target,
             ContentType="application/json",
             Body=json.dumps(endpoint_request(dialect, model, stream=True)),
         )
@@ -389,6 +394,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     endpoint.add_argument("--region", help="AWS region (default: AWS_REGION / your profile's)")
     endpoint.add_argument("--dialect", choices=DIALECTS, default="openai", help="container's schema (default openai)")
     endpoint.add_argument("--model", help="served model name for the openai dialect")
+    endpoint.add_argument("--component", help="inference component to invoke (a scaleToZero stack's, <endpoint>-model)")
     endpoint.add_argument("--stack", help="read endpointName and modelId from this Pulumi stack's outputs")
     return parser.parse_args(argv)
 
@@ -416,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
             if not name:
                 raise SmokeError("give --name, or --stack")
             print(f"endpoint {name} ({args.dialect})")
-            results = endpoint_checks(name, args.region, args.dialect, model)
+            results = endpoint_checks(name, args.region, args.dialect, model, args.component)
         failures = 0
         for result in results:
             print_row(result)

@@ -61,3 +61,21 @@ def test_a_failed_wake_skips_the_checks_and_fails_the_run(local_api, sagemaker, 
     assert code == 1
     assert "did not wake within 0m00s" in out
     assert "chat-stream" not in out  # nothing else is checked against a sleeping model
+
+
+def test_smoke_endpoint_invokes_the_inference_component_it_is_given(sagemaker, capsys):
+    args = ["endpoint", "--name", "fake-endpoint", "--region", "us-east-1", "--component", "fake-endpoint-model"]
+    code = smoke.main(args)
+
+    assert code == 0, capsys.readouterr().out
+    headers = [r.headers.get("x-amzn-sagemaker-inference-component") for r in sagemaker.requests]
+    assert headers == ["fake-endpoint-model", "fake-endpoint-model"]  # the buffered and the streamed call
+
+
+def test_smoke_endpoint_on_a_component_scaled_to_zero_fails_with_sagemaker_s_words(sagemaker, capsys):
+    sagemaker.script(ErrorReply.no_capacity())
+    code = smoke.main(["endpoint", "--name", "fake-endpoint", "--region", "us-east-1", "--component", "c"])
+
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "no capacity" in out
