@@ -14,14 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import boto3
-import botocore.config
-import botocore.exceptions
 import pulumi
 import pulumi_random as random
 
-# Reading FailureReason must never hold `pulumi up` for long: a few seconds, then the message goes without it.
-_DESCRIBE_CONFIG = botocore.config.Config(connect_timeout=5, read_timeout=10, retries={"max_attempts": 2})
+from components import aws_reads
 
 
 class EndpointRolledBackError(pulumi.RunError):
@@ -42,12 +38,9 @@ class EndpointRolledBackError(pulumi.RunError):
 def endpoint_failure_reason(endpoint_name: str, region: str, client: Any = None) -> str | None:
     """The endpoint's FailureReason from DescribeEndpoint, or None when there is none or it cannot be read."""
     try:
-        if client is None:
-            profile = pulumi.Config("aws").get("profile")  # the same credentials the aws provider uses
-            session = boto3.session.Session(profile_name=profile or None, region_name=region)
-            client = session.client("sagemaker", config=_DESCRIBE_CONFIG)
+        client = client or aws_reads.client("sagemaker", region)
         return client.describe_endpoint(EndpointName=endpoint_name).get("FailureReason")
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError):
+    except aws_reads.READ_ERRORS:
         return None
 
 

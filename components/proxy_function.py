@@ -16,7 +16,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from components import stack_path
+from components import aws_reads, stack_path
 
 PROXY_PACKAGE = Path(__file__).resolve().parent.parent / "proxy" / "openai_proxy"
 HANDLER = "openai_proxy.handler.handler"
@@ -35,6 +35,8 @@ EXEC_WRAPPER = "/var/task/openai_proxy/bootstrap"
 EXECUTABLES = frozenset({"bootstrap"})
 # More memory is more CPU: a faster cold start (boto3 import) and JSON work, for little money.
 MEMORY_MB = 512
+# Lambda keeps at least this many of the account's concurrent executions unreserved (PutFunctionConcurrency).
+UNRESERVED_MINIMUM = 100
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,8 @@ class ProxyFunctionArgs:
     chat_stop_sequences: tuple[str, ...] = ()
     """Stops the proxy adds to every chat request (a base model's chat template)."""
     max_concurrency: int = 20
-    """Reserved concurrency: the most requests served at once, and all the account's concurrency it may take."""
+    """Reserved concurrency: the most requests served at once, and all the account's concurrency it may take;
+    0 reserves none (the function then shares the account's pool)."""
     inference_component_name: pulumi.Input[str] | None = None
     """With scaleToZero: the endpoint's inference component to invoke (`ModelEndpoint.inference_component_name`)."""
 
@@ -146,6 +149,9 @@ class ProxyFunction(pulumi.ComponentResource):
     def __init__(self, name: str, args: ProxyFunctionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sagemaker-llm:index:ProxyFunction", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        if args.max_concurrency and pulumi.runtime.is_dry_run():
+            region = aws.get_region(opts=pulumi.InvokeOptions(parent=self)).region
+            check_reserved_concurrency(args.max_concurrency, aws_reads.lambda_concurrency_limit(region), region)
 
         if args.api_key is None:
             generated = random.RandomPassword(f"{name}-api-key", length=48, special=False, opts=child)
@@ -230,7 +236,7 @@ class ProxyFunction(pulumi.ComponentResource):
             code=proxy_zip() if args.response_streaming else proxy_archive(),
             timeout=STREAMING_TIMEOUT_SECONDS if args.response_streaming else TIMEOUT_SECONDS,
             memory_size=MEMORY_MB,
-            reserved_concurrent_executions=args.max_concurrency,
+            reserved_concurrent_executions=args.max_concurrency or -1,  # -1: no reservation
             environment=aws.lambda_.FunctionEnvironmentArgs(variables=variables),
             logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="Text", log_group=log_group.name),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
@@ -261,6 +267,24 @@ class ProxyFunction(pulumi.ComponentResource):
         """
         return pulumi.Output.from_input(
             {"Effect": "Allow", "Action": "ssm:GetParameter", "Resource": self.api_key_parameter_arn}
+        )
+
+
+class ConcurrencyQuotaError(pulumi.RunError):
+    """The account's Lambda quota cannot give the proxy its reserved concurrency; printed without a traceback."""
+
+
+def check_reserved_concurrency(requested: int, limit: int | None, region: str) -> None:
+    """Stop at preview when `requested` can never be reserved under the account's quota `limit` (None: unknown).
+
+    New accounts may have a quota of 10 or 50, where any reservation fails half-way through `pulumi up`.
+    """
+    if limit is not None and limit - requested < UNRESERVED_MINIMUM:
+        raise ConcurrencyQuotaError(
+            f"apiMaxConcurrency: this account's Lambda concurrency quota in {region} is {limit}, and Lambda keeps "
+            f"{UNRESERVED_MINIMUM} of it unreserved, so the proxy cannot reserve {requested}. Ask for at least "
+            f"{requested + UNRESERVED_MINIMUM} in Service Quotas (AWS Lambda, Concurrent executions), or reserve "
+            "none: `pulumi config set apiMaxConcurrency 0`."
         )
 
 

@@ -415,8 +415,10 @@ def _round_two_problems(v: Mapping[str, Any]) -> list[str]:
         )
     if parser and v["backendDialect"] != "openai":
         problems.append("toolCallParser: only the vLLM container (backendDialect openai) parses tool calls; unset it.")
-    if not 1 <= v["apiMaxConcurrency"] <= 1000:
-        problems.append("apiMaxConcurrency: give the proxy's reserved concurrency, 1 to 1000 (default 20).")
+    if not 0 <= v["apiMaxConcurrency"] <= 1000:
+        problems.append(
+            "apiMaxConcurrency: give the proxy's reserved concurrency, 1 to 1000 (default 20), or 0 to reserve none."
+        )
     key = v["modelDataKmsKeyArn"]
     if key and not _KMS_KEY_ARN.fullmatch(key):
         problems.append(

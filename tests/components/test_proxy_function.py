@@ -3,10 +3,20 @@
 import json
 import zipfile
 
+import botocore.session
 import pulumi
 import pytest
+from botocore.stub import Stubber
 
-from components.proxy_function import HANDLER, PROXY_PACKAGE, package_files, proxy_archive
+from components import aws_reads
+from components.proxy_function import (
+    HANDLER,
+    PROXY_PACKAGE,
+    ConcurrencyQuotaError,
+    check_reserved_concurrency,
+    package_files,
+    proxy_archive,
+)
 
 FUNCTION = "aws:lambda/function:Function"
 PARAMETER = "aws:ssm/parameter:Parameter"
@@ -149,3 +159,38 @@ def test_reserved_concurrency_caps_what_the_api_can_take_of_the_account(run_prog
     assert run.one(FUNCTION).inputs["reservedConcurrentExecutions"] == 20  # Pulumi.yaml's default
     capped = run_program({**API_ONLY, "modelId": "distilgpt2", "apiMaxConcurrency": 5})
     assert capped.one(FUNCTION).inputs["reservedConcurrentExecutions"] == 5
+
+
+def test_zero_reserves_no_concurrency(run_program):
+    # Lambda's 0 would throttle every request; -1 is "no reservation".
+    run = run_program({**API_ONLY, "modelId": "distilgpt2", "apiMaxConcurrency": 0})
+    assert run.one(FUNCTION).inputs["reservedConcurrentExecutions"] == -1
+
+
+def test_a_quota_too_small_for_the_reservation_stops_the_preview(run_program, pulumi_mocks, monkeypatch):
+    # A new account's quota may be 10: the reservation would fail half-way through `up`, after the endpoint.
+    monkeypatch.setattr(pulumi.runtime, "is_dry_run", lambda: True)
+    monkeypatch.setattr(aws_reads, "lambda_concurrency_limit", lambda region: 10)
+    with pytest.raises(ConcurrencyQuotaError) as caught:
+        run_program({**API_ONLY, "modelId": "distilgpt2"})
+    message = str(caught.value)
+    assert "quota in us-east-1 is 10" in message
+    assert "at least 120" in message
+    assert "pulumi config set apiMaxConcurrency 0" in message
+    assert not [r for r in pulumi_mocks.resources() if r.type == FUNCTION]
+
+
+@pytest.mark.parametrize(("limit", "requested"), [(1000, 20), (120, 20), (None, 20)])
+def test_a_quota_that_fits_or_cannot_be_read_lets_the_deploy_go_on(limit, requested):
+    check_reserved_concurrency(requested, limit, "us-east-1")
+
+
+def test_the_quota_is_read_from_lambda_s_account_settings():
+    client = botocore.session.get_session().create_client(
+        "lambda", region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
+    with Stubber(client) as stub:
+        stub.add_response("get_account_settings", {"AccountLimit": {"ConcurrentExecutions": 50}})
+        stub.add_client_error("get_account_settings", "AccessDeniedException", "not allowed")
+        assert aws_reads.lambda_concurrency_limit("us-east-1", client) == 50
+        assert aws_reads.lambda_concurrency_limit("us-east-1", client) is None

@@ -137,7 +137,7 @@ def test_round_two_settings_accept_good_values(pulumi_mocks):
         ),
         ({"modelId": "gpt2", "chatStopSequences": ["a", "b", "c", "d", "e"]}, "chatStopSequences", "at most 4"),
         ({"modelId": "gpt2", "chatStopSequences": [""]}, "chatStopSequences", "non-empty"),
-        ({"modelId": "gpt2", "apiMaxConcurrency": 0}, "apiMaxConcurrency", "1 to 1000"),
+        ({"modelId": "gpt2", "apiMaxConcurrency": -1}, "apiMaxConcurrency", "0 to reserve none"),
         ({"modelId": "gpt2", "apiMaxConcurrency": 1001}, "apiMaxConcurrency", "1 to 1000"),
         (
             {"modelDataUri": "s3://bucket/weights/", "modelDataKmsKeyArn": "alias/weights"},

@@ -1,0 +1,33 @@
+"""What the program reads from the account with boto3 itself, where pulumi-aws has no data source for it.
+
+Each read is bounded to a few seconds and gives None when it cannot be made (no permission, no network): a
+check that cannot read does not stop a deploy.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import botocore.config
+import botocore.exceptions
+import pulumi
+
+# A read must never hold `pulumi preview` or `up` for long.
+_READ_CONFIG = botocore.config.Config(connect_timeout=5, read_timeout=10, retries={"max_attempts": 2})
+READ_ERRORS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
+
+
+def client(service: str, region: str) -> Any:
+    """A boto3 client for `region` with the credentials the aws provider uses (its `aws:profile`, else the default)."""
+    profile = pulumi.Config("aws").get("profile")
+    return boto3.session.Session(profile_name=profile or None, region_name=region).client(service, config=_READ_CONFIG)
+
+
+def lambda_concurrency_limit(region: str, lambda_client: Any = None) -> int | None:
+    """The account's Lambda concurrent executions quota in `region` (GetAccountSettings), or None."""
+    try:
+        lambda_client = lambda_client or client("lambda", region)
+        return lambda_client.get_account_settings()["AccountLimit"]["ConcurrentExecutions"]
+    except READ_ERRORS:
+        return None
