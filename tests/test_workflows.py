@@ -66,6 +66,11 @@ def test_preview_names_no_deploy_environment_and_no_deploy_secret():
     assert _secrets(text) & deploy_secrets <= {"GITHUB_TOKEN"}
 
 
+def test_preview_skips_pull_requests_from_forks_which_get_no_token():
+    (job,) = _jobs("preview.yml").values()
+    assert job["if"] == "github.event.pull_request.head.repo.full_name == github.repository"
+
+
 def test_preview_does_not_refresh_since_its_role_cannot_read_the_resources():
     (job,) = _jobs("preview.yml").values()
     (pulumi,) = [s for s in job["steps"] if s.get("uses", "").startswith("pulumi/actions@")]
@@ -146,7 +151,7 @@ def _subjects(name: str) -> set[str]:
 def trust_policies():
     sys.path.insert(0, str(ROOT / "bootstrap"))
     try:
-        from ci_roles import trust_policy
+        from ci_policies import trust_policy
         from ci_settings import validate
     finally:
         sys.path.remove(str(ROOT / "bootstrap"))

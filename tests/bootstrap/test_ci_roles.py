@@ -9,7 +9,7 @@ from functools import cache
 import botocore.session
 import pytest
 import yaml
-from ci_roles import DEPLOY_SERVICES, PREVIEW_LOOKUPS, deploy_policy, preview_policy
+from ci_policies import DEPLOY_SERVICES, PREVIEW_LOOKUPS, deploy_policy, preview_policy
 from ci_settings import BootstrapConfigError, validate
 
 from tests.bootstrap.conftest import (
@@ -101,14 +101,15 @@ def test_preview_role_trusts_only_the_preview_environment(run):
         assert not trust_admits(trust, refused), refused
 
 
-def test_preview_role_may_change_nothing(run):
-    policy = _policy(run, "ci-preview")
+@pytest.mark.parametrize("config", [{}, {"stateBucket": BUCKET, "kmsKeyArn": KEY}], ids=["defaults", "s3-and-kms"])
+def test_preview_role_may_change_nothing(run_bootstrap, config):
+    policy = _policy(run_bootstrap({"githubRepository": REPOSITORY, **config}), "ci-preview")
     for statement in policy["Statement"]:
         assert statement["Effect"] == "Allow"
         for action in statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]:
             verb = action.split(":")[1]
             assert "*" not in verb, action
-            assert re.match(r"(Describe|List|Get)[A-Z]", verb), action
+            assert re.match(r"(Describe|List|Get)[A-Z]", verb) or action == "kms:Decrypt", action
     for write in ("ec2:RunInstances", "iam:CreateRole", "sagemaker:CreateEndpoint", "s3:PutObject", "lambda:*"):
         assert not policy_allows(policy, write), write
 
@@ -234,7 +235,7 @@ def main_run(request, run_program, stack_config, pulumi_mocks):
 def test_preview_role_may_make_every_lookup_of_the_program(main_run):
     _, tokens = main_run
     unknown = tokens - set(PREVIEW_LOOKUPS)
-    assert not unknown, f"add these provider functions to PREVIEW_LOOKUPS in bootstrap/ci_roles.py: {unknown}"
+    assert not unknown, f"add these provider functions to PREVIEW_LOOKUPS in bootstrap/ci_policies.py: {unknown}"
     policy = preview_policy("aws")
     for token in tokens:
         for action in PREVIEW_LOOKUPS[token]:
@@ -260,7 +261,7 @@ def test_deploy_role_reaches_every_service_the_stack_creates_resources_in(main_r
         if provider != "aws":
             continue  # components and the random provider call no AWS API
         assert module in DEPLOY_SERVICES, (
-            f"add pulumi-aws module {module!r} to DEPLOY_SERVICES in bootstrap/ci_roles.py"
+            f"add pulumi-aws module {module!r} to DEPLOY_SERVICES in bootstrap/ci_policies.py"
         )
         if resource.type in _NAMED_CREATE:
             arn = (

@@ -1,0 +1,232 @@
+"""The IAM documents of the CI roles, as pure functions of strings: who may assume each role, what it may do.
+
+Tests read them without AWS; `ci_roles.CiRoles` turns them into resources.
+"""
+
+from __future__ import annotations
+
+GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
+# The audience aws-actions/configure-aws-credentials asks GitHub for.
+AUDIENCE = "sts.amazonaws.com"
+
+# What `pulumi preview --refresh=false` asks AWS: the program's lookups (provider functions); the engine
+# diffs against state without reading the resources. One row per function the program may call; a test
+# runs the program and fails on a function missing here. Functions the provider answers itself map to ().
+PREVIEW_LOOKUPS: dict[str, tuple[str, ...]] = {
+    "aws:index/getRegion:getRegion": (),
+    "aws:index/getPartition:getPartition": (),
+    "aws:index/getCallerIdentity:getCallerIdentity": (),  # sts:GetCallerIdentity needs no permission
+    "aws:iam/getPolicyDocument:getPolicyDocument": (),
+    "aws:ec2/getVpc:getVpc": ("ec2:DescribeVpcs",),
+    "aws:ec2/getSubnet:getSubnet": ("ec2:DescribeSubnets",),
+    "aws:ec2/getSubnets:getSubnets": ("ec2:DescribeSubnets",),
+    "aws:ec2/getAmi:getAmi": ("ec2:DescribeImages",),
+    "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings": ("ec2:DescribeInstanceTypeOfferings",),
+    "aws:ec2/getManagedPrefixList:getManagedPrefixList": (
+        "ec2:DescribeManagedPrefixLists",
+        "ec2:GetManagedPrefixListEntries",
+    ),
+    "aws:ssm/getParameter:getParameter": ("ssm:GetParameter",),  # AWS's public parameters only, see below
+    "aws:cloudfront/getCachePolicy:getCachePolicy": ("cloudfront:ListCachePolicies", "cloudfront:GetCachePolicy"),
+    "aws:cloudfront/getOriginRequestPolicy:getOriginRequestPolicy": (
+        "cloudfront:ListOriginRequestPolicies",
+        "cloudfront:GetOriginRequestPolicy",
+    ),
+    "aws:cloudfront/getResponseHeadersPolicy:getResponseHeadersPolicy": (
+        "cloudfront:ListResponseHeadersPolicies",
+        "cloudfront:GetResponseHeadersPolicy",
+    ),
+}
+
+# The IAM services behind each pulumi-aws module the stack creates resources in (the deploy role's reach).
+# A test runs the program and fails on a module missing here.
+DEPLOY_SERVICES: dict[str, tuple[str, ...]] = {
+    "sagemaker": ("sagemaker",),
+    "lambda": ("lambda",),
+    "apigateway": ("apigateway",),
+    "apigatewayv2": ("apigateway",),
+    "cloudwatch": ("logs", "cloudwatch"),
+    "appautoscaling": ("application-autoscaling",),
+    "ec2": ("ec2",),
+    "ebs": ("ec2",),
+    "vpc": ("ec2",),
+    "cloudfront": ("cloudfront",),
+    "wafv2": ("wafv2",),
+    "ssm": ("ssm",),
+    "iam": ("iam",),
+}
+# Services the deploy role gets whole ("svc:*"): their resources carry Pulumi's generated names, so no
+# ARN pattern would hold them. IAM and SSM are spelled out below instead: both reach beyond the stack.
+_WHOLE_SERVICES = sorted({s for services in DEPLOY_SERVICES.values() for s in services} - {"iam", "ssm"})
+_IAM_ROLE_ACTIONS = [
+    "iam:CreateRole",
+    "iam:DeleteRole",
+    "iam:GetRole",
+    "iam:UpdateRole",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:TagRole",
+    "iam:UntagRole",
+    "iam:ListRoleTags",
+    "iam:PutRolePolicy",
+    "iam:GetRolePolicy",
+    "iam:DeleteRolePolicy",
+    "iam:ListRolePolicies",
+    "iam:AttachRolePolicy",
+    "iam:DetachRolePolicy",
+    "iam:ListAttachedRolePolicies",
+    "iam:ListInstanceProfilesForRole",
+    "iam:CreateInstanceProfile",
+    "iam:DeleteInstanceProfile",
+    "iam:GetInstanceProfile",
+    "iam:TagInstanceProfile",
+    "iam:UntagInstanceProfile",
+    "iam:AddRoleToInstanceProfile",
+    "iam:RemoveRoleFromInstanceProfile",
+]
+# The services the stack hands its roles to (SageMaker, Lambda, EC2 for the UI host, API Gateway's log role).
+_PASSED_TO = ["sagemaker.amazonaws.com", "lambda.amazonaws.com", "ec2.amazonaws.com", "apigateway.amazonaws.com"]
+# Service-linked roles AWS creates on first use (endpoint autoscaling, API Gateway).
+_LINKED_SERVICES = ["sagemaker.application-autoscaling.amazonaws.com", "ops.apigateway.amazonaws.com"]
+_SSM_PARAMETER_ACTIONS = [
+    "ssm:PutParameter",
+    "ssm:GetParameter",
+    "ssm:GetParameters",
+    "ssm:DeleteParameter",
+    "ssm:AddTagsToResource",
+    "ssm:RemoveTagsFromResource",
+    "ssm:ListTagsForResource",
+]
+
+
+def _public_parameters(partition: str) -> str:
+    # AWS's public parameters (latest AMI ids) have no account in their ARN.
+    return f"arn:{partition}:ssm:*::parameter/aws/service/*"
+
+
+def trust_policy(provider_arn: str, subjects: list[str], *, pattern: bool = False) -> dict:
+    """Only GitHub tokens for sts.amazonaws.com whose `sub` is one of `subjects` may assume the role.
+
+    `pattern` matches `subjects` with StringLike (a `*` in them); otherwise they must be equal.
+    """
+    match = "StringLike" if pattern else "StringEquals"
+    condition: dict[str, dict] = {"StringEquals": {f"{GITHUB_OIDC_HOST}:aud": AUDIENCE}}
+    condition.setdefault(match, {})[f"{GITHUB_OIDC_HOST}:sub"] = subjects
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "GitHubActions",
+                "Effect": "Allow",
+                "Principal": {"Federated": provider_arn},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": condition,
+            }
+        ],
+    }
+
+
+def _state_statements(partition: str, state_bucket: str, *, write: bool) -> list[dict]:
+    if not state_bucket:
+        return []
+    bucket = f"arn:{partition}:s3:::{state_bucket}"
+    objects = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"] if write else ["s3:GetObject"]
+    return [
+        {
+            "Sid": "ListStackState",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
+            "Resource": bucket,
+        },
+        {
+            "Sid": "ReadWriteStackState" if write else "ReadStackState",
+            "Effect": "Allow",
+            "Action": objects,
+            "Resource": f"{bucket}/*",
+        },
+    ]
+
+
+def preview_policy(partition: str, state_bucket: str = "", kms_key_arn: str = "") -> dict:
+    """Read-only: the program's lookups, the stack's state and its secrets' key. Nothing that writes."""
+    lookups = sorted({a for actions in PREVIEW_LOOKUPS.values() for a in actions} - {"ssm:GetParameter"})
+    statements: list[dict] = [
+        # Describe/List calls of EC2 and CloudFront offer no resource-level scoping.
+        {"Sid": "ProgramLookups", "Effect": "Allow", "Action": lookups, "Resource": "*"},
+        {
+            "Sid": "PublicParameters",
+            "Effect": "Allow",
+            "Action": "ssm:GetParameter",
+            "Resource": _public_parameters(partition),
+        },
+        *_state_statements(partition, state_bucket, write=False),
+    ]
+    if kms_key_arn:
+        statements.append(
+            {"Sid": "DecryptStackSecrets", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": kms_key_arn}
+        )
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def deploy_policy(
+    partition: str,
+    account: str,
+    protected_arns: list[str],
+    state_bucket: str = "",
+    kms_key_arn: str = "",
+) -> dict:
+    """What `pulumi up`, `refresh` and `destroy` of the stack need, and no say over the CI identity itself.
+
+    `protected_arns`: the two CI roles and the OIDC provider; the deploy role may not change them.
+    """
+    iam = f"arn:{partition}:iam::{account}"
+    statements: list[dict] = [
+        {"Sid": "StackServices", "Effect": "Allow", "Action": [f"{s}:*" for s in _WHOLE_SERVICES], "Resource": "*"},
+        {
+            "Sid": "StackRoles",
+            "Effect": "Allow",
+            "Action": _IAM_ROLE_ACTIONS,
+            "Resource": [f"{iam}:role/*", f"{iam}:instance-profile/*"],
+        },
+        {
+            "Sid": "PassStackRoles",
+            "Effect": "Allow",
+            "Action": "iam:PassRole",
+            "Resource": f"{iam}:role/*",
+            "Condition": {"StringEquals": {"iam:PassedToService": _PASSED_TO}},
+        },
+        {
+            "Sid": "ServiceLinkedRoles",
+            "Effect": "Allow",
+            "Action": "iam:CreateServiceLinkedRole",
+            "Resource": f"{iam}:role/aws-service-role/*",
+            "Condition": {"StringEquals": {"iam:AWSServiceName": _LINKED_SERVICES}},
+        },
+        {
+            "Sid": "StackParameters",
+            "Effect": "Allow",
+            "Action": _SSM_PARAMETER_ACTIONS,
+            "Resource": [f"arn:{partition}:ssm:*:{account}:parameter/*", _public_parameters(partition)],
+        },
+        # DescribeParameters has no resource-level scoping.
+        {"Sid": "ListParameters", "Effect": "Allow", "Action": "ssm:DescribeParameters", "Resource": "*"},
+        # A custom UI domain (uiCertificateArn): CloudFront reads the ACM certificate as the caller.
+        {
+            "Sid": "ReadCertificates",
+            "Effect": "Allow",
+            "Action": ["acm:DescribeCertificate", "acm:ListCertificates"],
+            "Resource": "*",
+        },
+        *_state_statements(partition, state_bucket, write=True),
+    ]
+    if kms_key_arn:
+        statements.append(
+            {
+                "Sid": "StackSecrets",
+                "Effect": "Allow",
+                "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"],
+                "Resource": kms_key_arn,
+            }
+        )
+    # An explicit deny wins over every allow: deploy cannot widen its own trust or policies.
+    statements.append({"Sid": "KeepCiIdentity", "Effect": "Deny", "Action": "iam:*", "Resource": protected_arns})
+    return {"Version": "2012-10-17", "Statement": statements}
