@@ -194,3 +194,15 @@ def test_the_quota_is_read_from_lambda_s_account_settings():
         stub.add_client_error("get_account_settings", "AccessDeniedException", "not allowed")
         assert aws_reads.lambda_concurrency_limit("us-east-1", client) == 50
         assert aws_reads.lambda_concurrency_limit("us-east-1", client) is None
+
+
+@pytest.mark.parametrize(("stack", "parser", "stops"), [("dev", "", ("\nUser:",)), ("prod", "hermes", ())])
+def test_the_proxy_reads_the_committed_stacks_tool_parser_and_stops_as_configured(
+    run_program, stack_config, stack, parser, stops
+):
+    from openai_proxy.config import load_settings
+
+    run = run_program({**stack_config(stack), "sagemaker-llm:uiEnabled": False})
+    settings = load_settings(_env(run))
+    assert settings.problems == ()
+    assert (settings.tool_call_parser, settings.chat_stop_sequences) == (parser, stops)
