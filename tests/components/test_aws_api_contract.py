@@ -144,3 +144,17 @@ def test_backend_dialects_are_the_ones_the_proxy_speaks():
     from openai_proxy.config import DIALECTS
 
     assert tuple(BACKEND_DIALECTS) == tuple(DIALECTS)
+
+
+def test_reserved_concurrency_is_one_lambda_accepts(run):
+    reserved = run.one("aws:lambda/function:Function").inputs["reservedConcurrentExecutions"]
+    request = _shape("lambda", "PutFunctionConcurrencyRequest").members["ReservedConcurrentExecutions"]
+    assert reserved == -1 or _in_range(reserved, request)  # -1: the provider removes any reservation
+
+
+def test_scalable_targets_match_the_application_autoscaling_api(run):
+    for target in run.of_type("aws:appautoscaling/target:Target"):
+        assert target.inputs["serviceNamespace"] in _shape("application-autoscaling", "ServiceNamespace").enum
+        assert target.inputs["scalableDimension"] in _shape("application-autoscaling", "ScalableDimension").enum
+        resource_id = _member("application-autoscaling", "RegisterScalableTargetRequest", "ResourceId")
+        assert _in_range(len(target.inputs["resourceId"]), resource_id)
