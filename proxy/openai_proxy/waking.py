@@ -17,8 +17,8 @@ WAKING_CODE = "model_waking_up"
 USUAL_WAKE_MINUTES = "5 to 10"
 RETRY_AFTER_SECONDS = 60
 KEEPALIVE = b": waking\n\n"  # an SSE comment: clients skip it, the connection stays busy
-# Seconds between attempts while waiting (then the last one, repeated); each failed attempt is
-# another NoCapacityInvocationFailures datapoint, which is harmless: the alarm is already raised.
+# Seconds between attempts while waiting (then the last one, repeated). Each failed attempt counts
+# in NoCapacityInvocationFailures, which keeps the idle alarm from putting the waking model back to sleep.
 RETRY_SCHEDULE: tuple[float, ...] = (5.0, 10.0, 20.0, 30.0)
 KEEPALIVE_SECONDS = 10.0
 MIN_ANSWER_SECONDS = 60.0  # stop waiting when less than this is left to generate the answer
