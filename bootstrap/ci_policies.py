@@ -38,7 +38,7 @@ PREVIEW_LOOKUPS: dict[str, tuple[str, ...]] = {
     ),
 }
 
-# The IAM services behind each pulumi-aws module the stack creates resources in (the deploy role's reach).
+# The IAM services behind each pulumi-aws (or aws-native) module the stack creates resources in.
 # A test runs the program and fails on a module missing here.
 DEPLOY_SERVICES: dict[str, tuple[str, ...]] = {
     "sagemaker": ("sagemaker",),
@@ -87,6 +87,17 @@ _IAM_ROLE_ACTIONS = [
 _PASSED_TO = ["sagemaker.amazonaws.com", "lambda.amazonaws.com", "ec2.amazonaws.com", "apigateway.amazonaws.com"]
 # Service-linked roles AWS creates on first use (endpoint autoscaling, API Gateway).
 _LINKED_SERVICES = ["sagemaker.application-autoscaling.amazonaws.com", "ops.apigateway.amazonaws.com"]
+# pulumi-aws-native (scaleToZero's inference component) goes through the Cloud Control API, IAM prefix
+# cloudformation, which runs each resource's handlers with the caller's own permissions (those above).
+CLOUD_CONTROL_ACTIONS = [
+    "cloudformation:CreateResource",
+    "cloudformation:GetResource",
+    "cloudformation:UpdateResource",
+    "cloudformation:DeleteResource",
+    "cloudformation:ListResources",
+    "cloudformation:GetResourceRequestStatus",
+    "cloudformation:CancelResourceRequest",
+]
 _SSM_PARAMETER_ACTIONS = [
     "ssm:PutParameter",
     "ssm:GetParameter",
@@ -181,6 +192,7 @@ def deploy_policy(
     iam = f"arn:{partition}:iam::{account}"
     statements: list[dict] = [
         {"Sid": "StackServices", "Effect": "Allow", "Action": [f"{s}:*" for s in _WHOLE_SERVICES], "Resource": "*"},
+        {"Sid": "CloudControl", "Effect": "Allow", "Action": CLOUD_CONTROL_ACTIONS, "Resource": "*"},
         {
             "Sid": "StackRoles",
             "Effect": "Allow",
