@@ -16,6 +16,9 @@ import pulumi
 # A read must never hold `pulumi preview` or `up` for long.
 _READ_CONFIG = botocore.config.Config(connect_timeout=5, read_timeout=10, retries={"max_attempts": 2})
 READ_ERRORS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
+# The IAM actions these reads need: lambda:GetAccountSettings at preview, sagemaker:DescribeEndpoint at `up`
+# (only after a rolled-back update). A role without them deploys all the same, with less said.
+READ_ACTIONS = ("lambda:GetAccountSettings", "sagemaker:DescribeEndpoint")
 
 
 def client(service: str, region: str) -> Any:

@@ -206,3 +206,11 @@ def test_the_proxy_reads_the_committed_stacks_tool_parser_and_stops_as_configure
     settings = load_settings(_env(run))
     assert settings.problems == ()
     assert (settings.tool_call_parser, settings.chat_stop_sequences) == (parser, stops)
+
+
+def test_the_program_s_own_reads_name_real_iam_actions():
+    # bootstrap's CI roles grant these; a misspelt action would be granted and never match.
+    session = botocore.session.get_session()
+    for action in aws_reads.READ_ACTIONS:
+        service, operation = action.split(":")
+        assert operation in session.get_service_model(service).operation_names, action
