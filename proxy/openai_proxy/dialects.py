@@ -49,10 +49,12 @@ def openai_request(request: CompletionRequest, served_model: str) -> dict[str, A
 def body_for_room_left(body: dict[str, Any], refusal: str) -> dict[str, Any] | None:
     """The body to send again when the container refused its max_tokens beside this prompt, or None.
 
-    vLLM without max_tokens allows exactly what the context leaves (less than the refused value);
-    TGI is told that room, computed from its own message.
+    vLLM's chat without max_tokens allows exactly what the context leaves (less than the refused
+    value; its completions default to 16 instead, and its message gives no exact prompt size when
+    the prompt is long, so a completion is refused as OpenAI refuses it). TGI is told the room its
+    own message names.
     """
-    if "max_tokens" in body:
+    if "messages" in body and "max_tokens" in body:
         return {k: v for k, v in body.items() if k != "max_tokens"}
     parameters = body.get("parameters")
     found = _TGI_OVER_CONTEXT.search(refusal)

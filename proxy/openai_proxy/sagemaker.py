@@ -169,6 +169,8 @@ def prompt_over_context(error: ApiError, what: str) -> ApiError:
     if context and prompt:
         size = f"{prompt[1] or ''}{prompt[2]} tokens"
         message = f"This model's maximum context length is {context[1]} tokens, and the {what} alone hold{s} {size}"
+    elif context:  # vLLM counted characters, not tokens
+        message = f"This model's maximum context length is {context[1]} tokens, and the {what} alone fill{s} it"
     else:
         message = f"The {what} fill{s} this model's whole context"
     return ApiError(

@@ -31,7 +31,17 @@ PROMPT_OVER_CONTEXT = vllm_refusal(
     "prompt contains at least 1025 input tokens, for a total of at least 1025 tokens. Please reduce the length "
     "of the input prompt or the number of requested output tokens."
 )
-PROMPT_FILLS_CONTEXT = vllm_refusal("max_tokens must be at least 1, got 0.", "max_tokens")
+# Measured: a chat prompt of exactly max_model_len tokens, sent without max_tokens.
+PROMPT_FILLS_CONTEXT = vllm_refusal(
+    "max_tokens must be at least 1, got 0. (parameter=max_tokens, value=0)", "max_tokens"
+)
+# Measured: vLLM refuses a long text before tokenizing it, counting characters.
+PROMPT_CHARACTERS_OVER_CONTEXT = vllm_refusal(
+    "This model's maximum context length is 1024 tokens. However, you requested 0 output tokens and your "
+    "prompt contains 13497 characters (more than 13312 characters, which is the upper bound for 1024 input "
+    "tokens). Please reduce the length of the input prompt or the number of requested output tokens.",
+    "input_text",
+)
 
 
 def post(body: dict, path: str = "/v1/chat/completions") -> dict:
@@ -93,11 +103,26 @@ def test_a_prompt_longer_than_the_context_is_400_context_length_exceeded(proxy_e
     assert len(proxy_env.requests) == 2
 
 
-def test_a_prompt_that_fills_the_context_exactly_is_context_length_exceeded(proxy_env):
-    proxy_env.script(ErrorReply.model_error(400, PROMPT_PLUS_CAP), ErrorReply.model_error(400, PROMPT_FILLS_CONTEXT))
+@pytest.mark.parametrize(
+    ("refusal", "size"),
+    [(PROMPT_FILLS_CONTEXT, "whole context"), (PROMPT_CHARACTERS_OVER_CONTEXT, "1024 tokens")],
+    ids=["exactly-full", "counted-in-characters"],
+)
+def test_a_prompt_that_fills_the_context_is_context_length_exceeded(proxy_env, refusal, size):
+    proxy_env.script(ErrorReply.model_error(400, PROMPT_PLUS_CAP), ErrorReply.model_error(400, refusal))
+    error = body_of(post(chat()))["error"]
+    assert (error["code"], error["param"]) == ("context_length_exceeded", "messages")
+    assert size in error["message"]
+    assert "max_tokens must be" not in error["message"]
+    assert "0 output tokens" not in error["message"]
+
+
+def test_a_completion_that_does_not_fit_is_refused_as_openai_does(proxy_env):
+    # vLLM's completions default to 16 tokens even without max_tokens: no room-left retry helps.
+    proxy_env.script(ErrorReply.model_error(400, PROMPT_PLUS_CAP))
     error = body_of(post({"prompt": "x" * 50}, "/v1/completions"))["error"]
     assert (error["code"], error["param"]) == ("context_length_exceeded", "prompt")
-    assert "max_tokens must be" not in error["message"]
+    assert len(proxy_env.requests) == 1
 
 
 def test_an_unrelated_refusal_is_not_retried(proxy_env):
