@@ -1,9 +1,10 @@
-"""ChatUiHost: OpenWebUI on one EC2 host, wired to the API through its user data.
+"""ChatUiHost: OpenWebUI on one EC2 host behind CloudFront, wired to the API through its user data.
 
 The host keeps OpenWebUI's data (accounts, chat history) on a separate encrypted EBS volume, so
 replacing the instance (a new API URL, a new image) keeps every conversation. Secrets live in
 SSM SecureStrings that the host reads at boot with its instance role; the user data, which EC2
-keeps in plain text, holds only parameter names.
+keeps in plain text, holds only parameter names. People reach it at an https URL (CloudFront);
+the host's port admits CloudFront only, and its reverse proxy only requests with the origin secret.
 """
 
 from __future__ import annotations
@@ -15,24 +16,19 @@ from typing import TYPE_CHECKING, Any
 
 import pulumi
 import pulumi_aws as aws
-import pulumi_random as random
 
-from components import stack_path
+from components.network import ui_security_group
+from components.ui_edge import ui_edge
+from components.ui_host_role import host_instance_profile
+from components.ui_secrets import UiSecrets, ui_secrets
 from openwebui.user_data import render_user_data
 
 if TYPE_CHECKING:
     from components.settings import Settings
 
-UI_PORT = 80  # the host's port; the container listens on 8080 and docker maps 80 to it
-SSH_PORT = 22
+UI_PORT = 80  # the host's port: nginx, which passes checked requests to the container on 127.0.0.1:8080
 DATA_DEVICE_NAME = "/dev/sdf"  # shows as an NVMe device on Nitro; the boot script finds it by volume id
 ROOT_VOLUME_GB = 30  # AL2023 plus the OpenWebUI image (several GB)
-SESSION_CHANNEL_ACTIONS = [
-    "ssmmessages:CreateControlChannel",
-    "ssmmessages:CreateDataChannel",
-    "ssmmessages:OpenControlChannel",
-    "ssmmessages:OpenDataChannel",
-]
 DEFAULT_ADMIN_EMAIL = "admin@example.com"
 
 
@@ -47,7 +43,7 @@ class ChatUiHostArgs:
     model_id: pulumi.Input[str]
     """Public model id, preselected in a new chat."""
     settings: Settings
-    """Stack settings: ui_instance_type, ui_allowed_cidr, ssh_key_name, ssh_allowed_cidr, the image."""
+    """Stack settings: ui_instance_type, ui_allowed_cidr, ui_domain_name, ssh_*, the image."""
     vpc_id: pulumi.Input[str]
     """VPC of the host."""
     subnet_id: pulumi.Input[str]
@@ -67,10 +63,12 @@ def ami_architecture(instance_type: str) -> str:
 
 
 class ChatUiHost(pulumi.ComponentResource):
-    """OpenWebUI on EC2 behind an Elastic IP, signed in as the admin, talking to the API."""
+    """OpenWebUI on EC2 behind CloudFront, signed in as the admin, talking to the API."""
 
     ui_url: pulumi.Output[str]
-    """http://<elastic ip>: where a person opens the UI."""
+    """https://<distribution>.cloudfront.net (or uiDomainName): where a person opens the UI."""
+    distribution_domain_name: pulumi.Output[str]
+    """The CloudFront distribution's own name: the target of uiDomainName's DNS record."""
     admin_email: pulumi.Output[str]
     """E-mail of the admin account."""
     admin_password: pulumi.Output[str]
@@ -86,175 +84,27 @@ class ChatUiHost(pulumi.ComponentResource):
         label = f"{pulumi.get_project()}-{pulumi.get_stack()}-{name}"  # Name tags: findable in the console
         settings = args.settings
 
-        # Secrets: generated (or given), kept as SecureStrings, read by the host at boot.
-        if args.admin_password is None:
-            admin_password = random.RandomPassword(
-                f"{name}-admin-password", length=24, special=False, opts=child
-            ).result
-        else:
-            admin_password = pulumi.Output.secret(args.admin_password)
-        secret_key = random.RandomPassword(f"{name}-secret-key", length=48, special=False, opts=child).result
-        admin_password_parameter = aws.ssm.Parameter(
-            f"{name}-admin-password",
-            name=stack_path(name, "admin-password"),
-            type="SecureString",
-            value=admin_password,
-            description="OpenWebUI admin password",
-            opts=child,
+        secrets = ui_secrets(name, args.admin_password, child)
+        # The address comes first, on its own: CloudFront's origin is its public DNS name, and the
+        # host's user data needs the distribution's URL. An address that outlives the instance breaks the circle.
+        address = aws.ec2.Eip(f"{name}-ip", domain="vpc", tags={"Name": label}, opts=child)
+        edge = ui_edge(
+            name,
+            label=label,
+            origin_domain_name=address.public_dns,
+            origin_port=UI_PORT,
+            origin_secret=secrets.origin_secret,
+            settings=settings,
+            parent=self,
         )
-        secret_key_parameter = aws.ssm.Parameter(
-            f"{name}-secret-key",
-            name=stack_path(name, "webui-secret-key"),
-            type="SecureString",
-            value=secret_key,
-            description="OpenWebUI WEBUI_SECRET_KEY (signs sessions)",
-            opts=child,
+        security_group = ui_security_group(name, args.vpc_id, UI_PORT, settings, self)
+        profile, read_secrets = host_instance_profile(
+            name, [secrets.read_statement(), args.api_key_read_statement], self
         )
-
-        # Network: the UI port to uiAllowedCidr only; SSH only when a key and a CIDR are both given.
-        security_group = aws.ec2.SecurityGroup(
-            f"{name}-sg", vpc_id=args.vpc_id, description="OpenWebUI host", opts=child
-        )
-        aws.vpc.SecurityGroupIngressRule(
-            f"{name}-ui-in",
-            security_group_id=security_group.id,
-            ip_protocol="tcp",
-            from_port=UI_PORT,
-            to_port=UI_PORT,
-            cidr_ipv4=settings.ui_allowed_cidr,
-            description="OpenWebUI",
-            opts=child,
-        )
-        if settings.ssh_enabled:
-            aws.vpc.SecurityGroupIngressRule(
-                f"{name}-ssh-in",
-                security_group_id=security_group.id,
-                ip_protocol="tcp",
-                from_port=SSH_PORT,
-                to_port=SSH_PORT,
-                cidr_ipv4=settings.ssh_allowed_cidr,
-                description="SSH",
-                opts=child,
-            )
-        # Out: the image registry, the API, SSM and the OS package mirrors.
-        aws.vpc.SecurityGroupEgressRule(
-            f"{name}-all-out",
-            security_group_id=security_group.id,
-            ip_protocol="-1",
-            cidr_ipv4="0.0.0.0/0",
-            description="image pulls, the API, SSM",
-            opts=child,
-        )
-
-        # Identity: Session Manager, and ssm:GetParameter on exactly the three parameters it reads.
-        role = aws.iam.Role(
-            f"{name}-role",
-            assume_role_policy=pulumi.Output.json_dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "ec2.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                }
-            ),
-            opts=child,
-        )
-        # Session Manager only. Not AmazonSSMManagedInstanceCore: it grants ssm:GetParameter(s) on
-        # every parameter in the account, and this host must read exactly its own three.
-        invoke = pulumi.InvokeOutputOptions(parent=self)
-        own_instances = pulumi.Output.format(
-            "arn:{0}:ec2:{1}:{2}:instance/*",
-            aws.get_partition_output(opts=invoke).partition,
-            aws.get_region_output(opts=invoke).region,
-            aws.get_caller_identity_output(opts=invoke).account_id,
-        )
-        aws.iam.RolePolicy(
-            f"{name}-session-manager",
-            role=role.id,
-            policy=pulumi.Output.json_dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {"Effect": "Allow", "Action": "ssm:UpdateInstanceInformation", "Resource": own_instances},
-                        # The Session Manager channels have no resource to scope to: AWS requires "*".
-                        {"Effect": "Allow", "Action": SESSION_CHANNEL_ACTIONS, "Resource": "*"},
-                    ],
-                }
-            ),
-            opts=child,
-        )
-        read_secrets = aws.iam.RolePolicy(
-            f"{name}-read-secrets",
-            role=role.id,
-            policy=pulumi.Output.json_dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Action": "ssm:GetParameter",
-                            "Resource": [admin_password_parameter.arn, secret_key_parameter.arn],
-                        },
-                        args.api_key_read_statement,
-                    ],
-                }
-            ),
-            opts=child,
-        )
-        profile = aws.iam.InstanceProfile(f"{name}-profile", role=role.name, opts=child)
-
-        # Data: its own encrypted volume in the subnet's zone, so the instance can come and go.
-        zone = aws.ec2.get_subnet_output(id=args.subnet_id).availability_zone
-        data_volume = aws.ebs.Volume(
-            f"{name}-data",
-            availability_zone=zone,
-            size=args.data_volume_gb,
-            type="gp3",
-            encrypted=True,
-            tags={"Name": f"{label}-data", "Purpose": "OpenWebUI /app/backend/data"},
-            opts=child,
-        )
-
-        ami = aws.ec2.get_ami_output(
-            most_recent=True,
-            owners=["amazon"],
-            filters=[
-                {"name": "name", "values": ["al2023-ami-2023.*"]},
-                {"name": "architecture", "values": [ami_architecture(settings.ui_instance_type)]},
-                {"name": "virtualization-type", "values": ["hvm"]},
-            ],
-        )
-        user_data = pulumi.Output.all(
-            api_url=args.api_url,
-            model_id=args.model_id,
-            data_volume_id=data_volume.id,
-            api_key_parameter=args.api_key_parameter_name,
-            admin_password_parameter=admin_password_parameter.name,
-            secret_key_parameter=secret_key_parameter.name,
-        ).apply(
-            lambda v: render_user_data(
-                image=settings.open_web_ui_image,
-                data_volume_id=v["data_volume_id"],
-                ui_port=UI_PORT,
-                stack_env={
-                    "OPENAI_API_BASE_URL": v["api_url"],
-                    "DEFAULT_MODELS": v["model_id"],
-                    "WEBUI_ADMIN_EMAIL": args.admin_email,
-                },
-                secret_parameters={
-                    "OPENAI_API_KEY": v["api_key_parameter"],
-                    "WEBUI_ADMIN_PASSWORD": v["admin_password_parameter"],
-                    "WEBUI_SECRET_KEY": v["secret_key_parameter"],
-                },
-            )
-        )
+        data_volume = self._data_volume(name, label, args)
         instance = aws.ec2.Instance(
             f"{name}-instance",
-            ami=ami.id,
+            ami=self._ami(settings).id,
             instance_type=settings.ui_instance_type,
             subnet_id=args.subnet_id,
             vpc_security_group_ids=[security_group.id],
@@ -268,8 +118,8 @@ class ChatUiHost(pulumi.ComponentResource):
                 "http_put_response_hop_limit": 1,
             },
             root_block_device={"encrypted": True, "volume_type": "gp3", "volume_size": ROOT_VOLUME_GB},
-            user_data=user_data,
-            # A new API URL, image or volume gives a new host; the data volume stays.
+            user_data=self._user_data(args, secrets, data_volume.id, edge.url),
+            # A new API URL, image or volume gives a new host; the data volume and the address stay.
             user_data_replace_on_change=True,
             tags={"Name": label},
             # A newer AL2023 release should not recreate the host at every `pulumi up`.
@@ -285,19 +135,83 @@ class ChatUiHost(pulumi.ComponentResource):
             stop_instance_before_detaching=True,
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
         )
-        address = aws.ec2.Eip(f"{name}-ip", domain="vpc", instance=instance.id, tags={"Name": label}, opts=child)
+        aws.ec2.EipAssociation(
+            f"{name}-ip-association", allocation_id=address.allocation_id, instance_id=instance.id, opts=child
+        )
 
-        self.ui_url = pulumi.Output.concat("http://", address.public_ip)
+        self.ui_url = edge.url
+        self.distribution_domain_name = edge.distribution_domain_name
         self.admin_email = pulumi.Output.from_input(args.admin_email)
-        self.admin_password = pulumi.Output.secret(admin_password)
+        self.admin_password = pulumi.Output.secret(secrets.admin_password)
         self.instance_id = instance.id
         self.data_volume_id = data_volume.id
         self.register_outputs(
             {
                 "ui_url": self.ui_url,
+                "distribution_domain_name": self.distribution_domain_name,
                 "admin_email": self.admin_email,
                 "admin_password": self.admin_password,
                 "instance_id": self.instance_id,
                 "data_volume_id": self.data_volume_id,
             }
+        )
+
+    def _data_volume(self, name: str, label: str, args: ChatUiHostArgs) -> aws.ebs.Volume:
+        """OpenWebUI's data on its own encrypted volume in the subnet's zone, so the instance can come and go."""
+        zone = aws.ec2.get_subnet_output(id=args.subnet_id, opts=pulumi.InvokeOutputOptions(parent=self))
+        return aws.ebs.Volume(
+            f"{name}-data",
+            availability_zone=zone.availability_zone,
+            size=args.data_volume_gb,
+            type="gp3",
+            encrypted=True,
+            tags={"Name": f"{label}-data", "Purpose": "OpenWebUI /app/backend/data"},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _ami(self, settings: Settings) -> pulumi.Output[Any]:
+        """The latest Amazon Linux 2023 for the instance type's architecture."""
+        return aws.ec2.get_ami_output(
+            most_recent=True,
+            owners=["amazon"],
+            filters=[
+                {"name": "name", "values": ["al2023-ami-2023.*"]},
+                {"name": "architecture", "values": [ami_architecture(settings.ui_instance_type)]},
+                {"name": "virtualization-type", "values": ["hvm"]},
+            ],
+            opts=pulumi.InvokeOutputOptions(parent=self),
+        )
+
+    @staticmethod
+    def _user_data(
+        args: ChatUiHostArgs, secrets: UiSecrets, data_volume_id: pulumi.Output[str], ui_url: pulumi.Output[str]
+    ) -> pulumi.Output[str]:
+        """The boot script: the stack's values and the parameters' names, no secret."""
+        return pulumi.Output.all(
+            api_url=args.api_url,
+            model_id=args.model_id,
+            ui_url=ui_url,
+            data_volume_id=data_volume_id,
+            api_key_parameter=args.api_key_parameter_name,
+            admin_password_parameter=secrets.admin_password_parameter.name,
+            secret_key_parameter=secrets.secret_key_parameter.name,
+            origin_secret_parameter=secrets.origin_secret_parameter.name,
+        ).apply(
+            lambda v: render_user_data(
+                image=args.settings.open_web_ui_image,
+                data_volume_id=v["data_volume_id"],
+                ui_port=UI_PORT,
+                stack_env={
+                    "OPENAI_API_BASE_URL": v["api_url"],
+                    "DEFAULT_MODELS": v["model_id"],
+                    "WEBUI_ADMIN_EMAIL": args.admin_email,
+                    "WEBUI_URL": v["ui_url"],
+                },
+                secret_parameters={
+                    "OPENAI_API_KEY": v["api_key_parameter"],
+                    "WEBUI_ADMIN_PASSWORD": v["admin_password_parameter"],
+                    "WEBUI_SECRET_KEY": v["secret_key_parameter"],
+                },
+                origin_secret_parameter=v["origin_secret_parameter"],
+            )
         )

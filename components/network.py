@@ -1,7 +1,9 @@
-"""Where the UI host lives: the configured VPC and subnet, or the account's default VPC.
+"""Where the UI host lives and who may reach it.
 
-Either way the subnet must sit in an availability zone that offers uiInstanceType (us-east-1e has
-no t3, for one): a zone without it is refused at preview, not at `pulumi up`'s RunInstances.
+The subnet is the configured one or a default subnet of the default VPC; either way it must sit in
+an availability zone that offers uiInstanceType (us-east-1e has no t3, for one): a zone without it
+is refused at preview, not at `pulumi up`'s RunInstances. The UI port admits CloudFront's
+origin-facing servers only; SSH opens only when a key and a CIDR are both given.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ import pulumi
 import pulumi_aws as aws
 
 from components.settings import Settings
+
+SSH_PORT = 22
+CLOUDFRONT_ORIGIN_FACING = "com.amazonaws.global.cloudfront.origin-facing"  # AWS-managed prefix list
 
 
 @dataclass(frozen=True)
@@ -82,3 +87,47 @@ def _first_subnet(subnet_ids: list[str], zones: list[str], instance_type: str) -
         )
     # Sorted, so the UI host stays in the same subnet from one run to the next.
     return sorted(subnet_ids)[0]
+
+
+def ui_security_group(
+    name: str, vpc_id: pulumi.Input[str], ui_port: int, settings: Settings, parent: pulumi.Resource
+) -> aws.ec2.SecurityGroup:
+    """The host's security group: the UI port from CloudFront only, SSH to sshAllowedCidr, all out."""
+    opts = pulumi.ResourceOptions(parent=parent)
+    security_group = aws.ec2.SecurityGroup(f"{name}-sg", vpc_id=vpc_id, description="OpenWebUI host", opts=opts)
+    # Never 0.0.0.0/0: the UI is reached through CloudFront, whose distribution applies uiAllowedCidr.
+    # The prefix list counts as 55 of a security group's 60 rules.
+    cloudfront = aws.ec2.get_managed_prefix_list_output(
+        name=CLOUDFRONT_ORIGIN_FACING, opts=pulumi.InvokeOutputOptions(parent=parent)
+    )
+    aws.vpc.SecurityGroupIngressRule(
+        f"{name}-ui-in",
+        security_group_id=security_group.id,
+        ip_protocol="tcp",
+        from_port=ui_port,
+        to_port=ui_port,
+        prefix_list_id=cloudfront.id,
+        description="OpenWebUI's reverse proxy, from CloudFront only",
+        opts=opts,
+    )
+    if settings.ssh_enabled:
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-ssh-in",
+            security_group_id=security_group.id,
+            ip_protocol="tcp",
+            from_port=SSH_PORT,
+            to_port=SSH_PORT,
+            cidr_ipv4=settings.ssh_allowed_cidr,
+            description="SSH",
+            opts=opts,
+        )
+    # Out: the image registry, the API, SSM and the OS package mirrors.
+    aws.vpc.SecurityGroupEgressRule(
+        f"{name}-all-out",
+        security_group_id=security_group.id,
+        ip_protocol="-1",
+        cidr_ipv4="0.0.0.0/0",
+        description="image pulls, the API, SSM",
+        opts=opts,
+    )
+    return security_group

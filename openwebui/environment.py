@@ -22,6 +22,9 @@ FIXED: Mapping[str, str] = {
     "ANONYMIZED_TELEMETRY": "false",
     "DO_NOT_TRACK": "true",
     "SCARF_NO_ANALYTICS": "true",
+    # Served over https (CloudFront): the browser sends the session cookies over TLS only.
+    "WEBUI_SESSION_COOKIE_SECURE": "true",
+    "WEBUI_AUTH_COOKIE_SECURE": "true",
 }
 
 # Known when the stack is deployed and not secret: written into the user data.
@@ -29,6 +32,7 @@ FROM_STACK: tuple[str, ...] = (
     "OPENAI_API_BASE_URL",  # the API's OpenAI base URL, ending in /v1
     "DEFAULT_MODELS",  # the public model id, preselected in a new chat
     "WEBUI_ADMIN_EMAIL",  # the admin account created on the first start
+    "WEBUI_URL",  # where people open the UI: https://<distribution>.cloudfront.net or the custom name
 )
 
 # Secret: never in the user data; the host reads each from an SSM SecureString at boot.
@@ -49,6 +53,7 @@ def openwebui_environment(
     admin_email: str,
     admin_password: str,
     secret_key: str,
+    ui_url: str,
 ) -> dict[str, str]:
     """The whole environment OpenWebUI runs with, from the values a host would have at boot."""
     return {
@@ -56,6 +61,7 @@ def openwebui_environment(
         "OPENAI_API_BASE_URL": api_base_url,
         "DEFAULT_MODELS": model_id,
         "WEBUI_ADMIN_EMAIL": admin_email,
+        "WEBUI_URL": ui_url,
         "OPENAI_API_KEY": api_key,
         "WEBUI_ADMIN_PASSWORD": admin_password,
         "WEBUI_SECRET_KEY": secret_key,

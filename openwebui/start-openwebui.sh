@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Brings OpenWebUI up on the UI host; openwebui.service calls it at every boot, so it is safe to rerun.
+# Brings OpenWebUI up on the UI host; its systemd units call it at every boot, so it is safe to rerun.
+# openwebui.service:
 #   prepare: mount the data volume (formatting it only when blank), read the secrets from SSM with the
 #            instance role into a root-only env file, pull the pinned image.
 #   run:     the container in the foreground, so systemd (not docker) starts and restarts it, and only
-#            while the data volume is mounted.
+#            while the data volume is mounted. It listens on 127.0.0.1 only.
 #   stop:    stop the container.
+# openwebui-proxy.service (nginx in front, the only way in):
+#   proxy-prepare: read CloudFront's origin secret from SSM and write nginx's configuration.
+#   proxy:         nginx in the foreground.
 set -euo pipefail
 
 conf_dir=/etc/openwebui
@@ -134,6 +138,27 @@ seed_data_volume() {
   log "data volume seeded from $IMAGE (existing files kept)"
 }
 
+write_proxy_config() {
+  local region secret state_dir="${RUNTIME_DIRECTORY:-/run/openwebui-proxy}"
+  region="$(retry imds meta-data/placement/region)"
+  secret="$(retry read_parameter "$region" "$ORIGIN_SECRET_PARAMETER")"
+  # It goes inside a quoted nginx string: letters and digits only, as the stack generates it.
+  if [[ ! "$secret" =~ ^[A-Za-z0-9]{32,}$ ]]; then
+    log "the origin secret in $ORIGIN_SECRET_PARAMETER is not 32+ letters and digits; not starting the proxy"
+    exit 1
+  fi
+  umask 077
+  # shellcheck disable=SC2016 # nginx variables, not shell ones
+  printf 'map $http_x_origin_verify $origin_verified {\n    default 0;\n    "%s" 1;\n}\n' "$secret" \
+    >"$conf_dir/origin-secret.conf.new"
+  mv "$conf_dir/origin-secret.conf.new" "$conf_dir/origin-secret.conf"
+  sed -e "s|@STATE_DIR@|$state_dir|g" -e "s|@CONF_DIR@|$conf_dir|g" \
+    -e "s|@LISTEN@|$UI_PORT|g" -e "s|@CONTAINER_PORT@|$CONTAINER_PORT|g" \
+    "$conf_dir/nginx.conf.in" >"$conf_dir/nginx.conf"
+  nginx -t -q -e stderr -c "$conf_dir/nginx.conf"
+  log "proxy configuration written (origin secret read from SSM)"
+}
+
 prepare() {
   mount_data_volume
   write_env_file
@@ -152,7 +177,7 @@ run_container() {
   log "starting open-webui from $IMAGE"
   # No docker restart policy: after a reboot docker would start it before the volume is mounted.
   exec docker run --rm --name open-webui --restart no \
-    --publish "$UI_PORT:$CONTAINER_PORT" \
+    --publish "127.0.0.1:$CONTAINER_PORT:$CONTAINER_PORT" \
     --volume "$DATA_DIR:/app/backend/data" \
     --env-file "$conf_dir/openwebui.env" \
     --health-cmd "curl -fsS http://localhost:$CONTAINER_PORT/health || exit 1" \
@@ -163,13 +188,15 @@ run_container() {
 
 main() {
   # shellcheck source=/dev/null
-  source "$conf_dir/host.conf" # IMAGE, DATA_VOLUME_ID, DATA_DIR, UI_PORT, CONTAINER_PORT
+  source "$conf_dir/host.conf" # IMAGE, DATA_VOLUME_ID, DATA_DIR, UI_PORT, CONTAINER_PORT, ORIGIN_SECRET_PARAMETER
   case "${1:-}" in
     prepare) prepare ;;
     run) run_container ;;
     stop) docker stop --time 30 open-webui >/dev/null 2>&1 || true ;;
+    proxy-prepare) write_proxy_config ;;
+    proxy) exec nginx -e stderr -c "$conf_dir/nginx.conf" -g 'daemon off;' ;;
     *)
-      log "usage: openwebui-start prepare|run|stop"
+      log "usage: openwebui-start prepare|run|stop|proxy-prepare|proxy"
       exit 2
       ;;
   esac

@@ -11,6 +11,8 @@ HERE = Path(__file__).parent
 TEMPLATE = HERE / "user-data.sh.tpl"
 START_SCRIPT = HERE / "start-openwebui.sh"
 OPENWEBUI_UNIT = HERE / "openwebui.service"
+PROXY_UNIT = HERE / "openwebui-proxy.service"
+NGINX_CONF = HERE / "nginx.conf"
 USER_DATA_LIMIT = 16 * 1024  # bytes EC2 accepts before base64
 CONTAINER_PORT = 8080  # OpenWebUI's port inside the image
 
@@ -40,20 +42,24 @@ def render_user_data(
     ui_port: int,
     stack_env: Mapping[str, str],
     secret_parameters: Mapping[str, str],
+    origin_secret_parameter: str,
 ) -> str:
     """The boot script of the UI host.
 
     `stack_env` holds the non-secret variables known at deploy time (environment.FROM_STACK);
     `secret_parameters` maps each secret variable (environment.SECRETS) to the SSM parameter
-    the host reads it from at boot. No secret value goes in.
+    the host reads it from at boot; `origin_secret_parameter` holds the header value CloudFront
+    adds, which the host's nginx checks. No secret value goes in.
     """
     if set(secret_parameters) != set(SECRETS):
         raise ValueError(f"secret parameters must be exactly {SECRETS}, got {sorted(secret_parameters)}")
-    for parameter in secret_parameters.values():
+    for parameter in [*secret_parameters.values(), origin_secret_parameter]:
         if not _PARAMETER_NAME.fullmatch(parameter):
             raise ValueError(f"not an SSM parameter name: {parameter!r}")
     start_script = _heredoc_body(START_SCRIPT, "SCRIPT")
     openwebui_unit = _heredoc_body(OPENWEBUI_UNIT, "UNIT")
+    proxy_unit = _heredoc_body(PROXY_UNIT, "UNIT")
+    nginx_conf = _heredoc_body(NGINX_CONF, "NGINX")
     user_data = render_template(
         TEMPLATE.read_text(),
         {
@@ -65,6 +71,9 @@ def render_user_data(
             "secret_parameters": "\n".join(f"{name}={secret_parameters[name]}" for name in SECRETS),
             "start_script": start_script,
             "openwebui_unit": openwebui_unit,
+            "proxy_unit": proxy_unit,
+            "nginx_conf": nginx_conf,
+            "origin_secret_parameter": origin_secret_parameter,
         },
     )
     size = len(user_data.encode())

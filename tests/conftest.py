@@ -127,7 +127,16 @@ class AwsMocks(pulumi.runtime.Mocks):
             "aws:apigatewayv2/api:Api": _api_state,
             "random:index/randomPassword:RandomPassword": _password_state,
             "aws:ec2/instance:Instance": _instance_state,
-            "aws:ec2/eip:Eip": lambda a, n: {"publicIp": "198.51.100.8", "allocationId": f"eipalloc-{_short_hash(n)}"},
+            "aws:ec2/eip:Eip": lambda a, n: {
+                "publicIp": "198.51.100.8",
+                "publicDns": "ec2-198-51-100-8.compute-1.amazonaws.com",
+                "allocationId": f"eipalloc-{_short_hash(n)}",
+            },
+            "aws:cloudfront/distribution:Distribution": lambda a, n: {
+                "domainName": f"d{_short_hash(n)}abcdef.cloudfront.net",
+                "hostedZoneId": "Z2FDTNDATAQYW2",
+                "arn": f"arn:aws:cloudfront::{ACCOUNT}:distribution/E{_short_hash(n).upper()}",
+            },
         }
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
@@ -194,6 +203,14 @@ class AwsMocks(pulumi.runtime.Mocks):
                 "locations": [f"{REGION}{zone}" for zone in "abcdf"],
                 "locationTypes": ["availability-zone"] * 5,
                 "instanceTypes": [a["filters"][0]["values"][0]] * 5,
+            },
+            "aws:ec2/getManagedPrefixList:getManagedPrefixList": lambda a: {
+                "id": "pl-3b927c52",  # CloudFront's origin-facing list in us-east-1
+                "name": a.get("name"),
+                "arn": f"arn:aws:ec2:{REGION}:aws:prefix-list/pl-3b927c52",
+                "addressFamily": "IPv4",
+                "maxEntries": 55,
+                "ownerId": "AWS",
             },
             "aws:ssm/getParameter:getParameter": lambda a: {
                 "id": a.get("name"),

@@ -25,6 +25,8 @@ UI_TYPES = (
     "aws:ebs/volume:Volume",
     "aws:ec2/volumeAttachment:VolumeAttachment",
     "aws:ec2/eip:Eip",
+    "aws:ec2/eipAssociation:EipAssociation",
+    "aws:cloudfront/distribution:Distribution",
     "aws:ec2/securityGroup:SecurityGroup",
     "aws:iam/instanceProfile:InstanceProfile",
 )
@@ -69,9 +71,13 @@ def user_data(run: ProgramRun) -> str:
     return run.one("aws:ec2/instance:Instance").inputs["userData"]
 
 
+CLOUDFRONT_PREFIX_LIST = "pl-3b927c52"  # what the mocks answer for CloudFront's origin-facing list
+
+
 def ingress(run: ProgramRun) -> dict[int, str]:
+    """Port → who may connect (a CIDR, or a prefix list id)."""
     rules = run.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
-    return {rule.inputs["fromPort"]: rule.inputs["cidrIpv4"] for rule in rules}
+    return {rule.inputs["fromPort"]: rule.inputs.get("cidrIpv4") or rule.inputs["prefixListId"] for rule in rules}
 
 
 # ---------------------------------------------------------------- the whole program
@@ -108,7 +114,8 @@ def test_no_secret_value_appears_in_the_user_data(run_program):
 def test_ui_outputs_are_there_and_the_password_is_secret(run_program):
     run = run_program({"modelId": "distilgpt2"})
 
-    assert run.outputs["uiUrl"] == "http://198.51.100.8"
+    distribution = run.one("aws:cloudfront/distribution:Distribution")
+    assert run.outputs["uiUrl"] == f"https://{distribution.state['domainName']}"
     assert run.outputs["uiAdminEmail"] == "admin@example.com"
     assert len(run.outputs["uiAdminPassword"]) == 24
     assert "uiAdminPassword" in run.secret_outputs
@@ -156,7 +163,8 @@ def test_configured_admin_password_is_stored_as_a_secure_string_only(pulumi_mock
     assert stored.inputs["value"] == KNOWN_ADMIN_PASSWORD
     assert KNOWN_ADMIN_PASSWORD not in stored.clear_text()
     assert parameters["/sagemaker-llm/test/ui/webui-secret-key"].inputs["type"] == "SecureString"
-    assert run.of_type("random:index/randomPassword:RandomPassword")[0].name == "ui-secret-key"
+    generated = {p.name for p in run.of_type("random:index/randomPassword:RandomPassword")}
+    assert generated == {"ui-secret-key", "ui-origin-secret"}  # the given password is not generated
 
 
 def test_user_data_carries_the_fixed_environment_and_the_pinned_image(pulumi_mocks):
@@ -166,6 +174,8 @@ def test_user_data_carries_the_fixed_environment_and_the_pinned_image(pulumi_moc
         assert f"\n{name}={value}\n" in script
     assert "\nIMAGE=ghcr.io/open-webui/open-webui:v0.12.4\n" in script
     assert "\nWEBUI_ADMIN_EMAIL=admin@example.com\n" in script
+    assert "\nWEBUI_SESSION_COOKIE_SECURE=true\n" in script
+    assert "\nWEBUI_AUTH_COOKIE_SECURE=true\n" in script
 
 
 def test_instance_requires_imdsv2_and_encrypts_its_root_volume(pulumi_mocks):
@@ -204,10 +214,10 @@ def test_chat_history_lives_on_a_separate_encrypted_volume(pulumi_mocks):
     assert attachment.inputs["stopInstanceBeforeDetaching"] is True
 
 
-def test_ssh_is_closed_by_default_and_the_ui_port_open_to_the_allowed_cidr(pulumi_mocks):
+def test_ssh_is_closed_by_default_and_the_ui_port_open_to_cloudfront_only(pulumi_mocks):
     run = deploy_host(pulumi_mocks, {"uiAllowedCidr": "198.51.100.7/32"})
 
-    assert ingress(run) == {80: "198.51.100.7/32"}
+    assert ingress(run) == {80: CLOUDFRONT_PREFIX_LIST}
     assert "keyName" not in run.one("aws:ec2/instance:Instance").inputs
     assert "ingress" not in run.one("aws:ec2/securityGroup:SecurityGroup").inputs  # rules are resources
     (egress,) = run.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
@@ -217,18 +227,18 @@ def test_ssh_is_closed_by_default_and_the_ui_port_open_to_the_allowed_cidr(pulum
 def test_a_key_without_a_cidr_keeps_ssh_closed(pulumi_mocks):
     run = deploy_host(pulumi_mocks, {"sshKeyName": "my-key"})
 
-    assert ingress(run) == {80: "0.0.0.0/0"}
+    assert ingress(run) == {80: CLOUDFRONT_PREFIX_LIST}
     assert "keyName" not in run.one("aws:ec2/instance:Instance").inputs
 
 
 def test_ssh_opens_only_to_the_given_cidr(pulumi_mocks):
     run = deploy_host(pulumi_mocks, {"sshKeyName": "my-key", "sshAllowedCidr": "198.51.100.0/24"})
 
-    assert ingress(run) == {80: "0.0.0.0/0", 22: "198.51.100.0/24"}
+    assert ingress(run) == {80: CLOUDFRONT_PREFIX_LIST, 22: "198.51.100.0/24"}
     assert run.one("aws:ec2/instance:Instance").inputs["keyName"] == "my-key"
 
 
-def test_host_may_read_exactly_its_three_parameters(pulumi_mocks):
+def test_host_may_read_exactly_its_four_parameters(pulumi_mocks):
     run = deploy_host(pulumi_mocks)
 
     statements = [

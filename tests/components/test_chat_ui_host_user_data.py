@@ -13,12 +13,14 @@ STACK_ENV = {
     "OPENAI_API_BASE_URL": "https://abc.execute-api.eu-west-1.amazonaws.com/v1",
     "DEFAULT_MODELS": "Qwen/Qwen2.5-1.5B-Instruct",
     "WEBUI_ADMIN_EMAIL": "admin@example.com",
+    "WEBUI_URL": "https://d111111abcdef8.cloudfront.net",
 }
 PARAMETERS = {
     "OPENAI_API_KEY": "/sagemaker-llm/dev/proxy/api-key",
     "WEBUI_ADMIN_PASSWORD": "/sagemaker-llm/dev/ui/admin-password",
     "WEBUI_SECRET_KEY": "/sagemaker-llm/dev/ui/webui-secret-key",
 }
+ORIGIN_SECRET_PARAMETER = "/sagemaker-llm/dev/ui/origin-secret"
 
 
 def render(**overrides):
@@ -28,6 +30,7 @@ def render(**overrides):
         "ui_port": 80,
         "stack_env": STACK_ENV,
         "secret_parameters": PARAMETERS,
+        "origin_secret_parameter": ORIGIN_SECRET_PARAMETER,
         **overrides,
     }
     return render_user_data(**args)
@@ -48,6 +51,12 @@ def test_secrets_reach_the_host_as_parameter_names_only():
     user_data = render()
     for name, parameter in PARAMETERS.items():
         assert f"{name}={parameter}\n" in user_data
+    assert f"\nORIGIN_SECRET_PARAMETER={ORIGIN_SECRET_PARAMETER}\n" in user_data
+
+
+def test_an_origin_secret_parameter_that_is_not_a_name_is_refused():
+    with pytest.raises(ValueError, match="not an SSM parameter name"):
+        render(origin_secret_parameter="s3cr3t value")
 
 
 def test_image_with_shell_characters_is_quoted():
@@ -97,6 +106,7 @@ def test_full_environment_names_every_variable():
         admin_email="admin@example.com",
         admin_password="p",
         secret_key="s",
+        ui_url="https://d111111abcdef8.cloudfront.net",
     )
     assert set(env) == NAMES
 

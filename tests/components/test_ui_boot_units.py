@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from openwebui.user_data import OPENWEBUI_UNIT, START_SCRIPT, TEMPLATE
+from openwebui.user_data import NGINX_CONF, OPENWEBUI_UNIT, PROXY_UNIT, START_SCRIPT, TEMPLATE
 from tests.components.test_chat_ui_host_user_data import render
 
 ROOT = Path(__file__).resolve().parents[2]
 INSTALLED_SCRIPT = "/usr/local/sbin/openwebui-start"  # where the user data puts START_SCRIPT
-UNITS = (OPENWEBUI_UNIT,)
+UNITS = (OPENWEBUI_UNIT, PROXY_UNIT)
 
 
 def unit_sections(path: Path) -> configparser.ConfigParser:
@@ -76,11 +76,22 @@ def test_systemd_restarts_openwebui_whenever_it_stops():
     assert unit_sections(OPENWEBUI_UNIT)["Unit"]["StartLimitIntervalSec"] == "0"  # retries forever
 
 
-def test_the_user_data_installs_the_unit_and_the_script_as_they_are_in_the_repository():
+def test_the_proxy_is_restarted_by_systemd_and_prepared_before_it_starts():
+    service = unit_sections(PROXY_UNIT)["Service"]
+
+    assert service["Restart"] == "always"
+    assert service["ExecStartPre"] == f"{INSTALLED_SCRIPT} proxy-prepare"  # the origin secret, from SSM
+    assert service["ExecStart"] == f"{INSTALLED_SCRIPT} proxy"
+
+
+def test_the_user_data_installs_the_units_the_script_and_nginx_conf_as_they_are_in_the_repository():
     user_data = render()
 
     assert f"cat >/etc/systemd/system/openwebui.service <<'UNIT'\n{OPENWEBUI_UNIT.read_text()}UNIT\n" in user_data
+    assert f"cat >/etc/systemd/system/openwebui-proxy.service <<'UNIT'\n{PROXY_UNIT.read_text()}UNIT\n" in user_data
     assert f"cat >{INSTALLED_SCRIPT} <<'SCRIPT'\n{START_SCRIPT.read_text()}SCRIPT\n" in user_data
+    assert f"cat >/etc/openwebui/nginx.conf.in <<'NGINX'\n{NGINX_CONF.read_text()}NGINX\n" in user_data
+    assert "systemctl enable openwebui.service openwebui-proxy.service\n" in user_data
 
 
 def shell_scripts() -> list[Path]:

@@ -140,6 +140,7 @@ def open_webui(open_webui_venv: Path, api_url: str, tmp_path_factory: pytest.Tem
         admin_email=ADMIN_EMAIL,
         admin_password=ADMIN_PASSWORD,
         secret_key="e2e-webui-secret-key",
+        ui_url=f"http://127.0.0.1:{port}",
     )
     # DATA_DIR is /app/backend/data in the image (the data volume); here a fresh folder per run.
     env = base_env() | environment | {"DATA_DIR": str(tmp_path_factory.mktemp("open-webui-data"))}
