@@ -28,7 +28,7 @@ import pytest
 
 from openwebui.environment import openwebui_environment
 from tests.conftest import stack_file_config
-from tests.engine.fixtures import MODEL_ID
+from tests.engine.fixtures import MODEL_ID, skip_or_fail
 from tests.fakes.sagemaker_runtime import FakeSageMakerRuntime
 
 pytestmark = pytest.mark.e2e
@@ -89,9 +89,9 @@ def base_env() -> dict[str, str]:
 @pytest.fixture(scope="module")
 def open_webui_venv() -> Path:
     if not (VENV / "bin" / "open-webui").exists():
-        pytest.skip(f"no OpenWebUI venv at {VENV}: run tests/e2e/setup.sh first")
+        skip_or_fail(f"no OpenWebUI venv at {VENV}: run `bash tests/e2e/setup.sh` first")
     if not Path("/usr/bin/chromium").exists():
-        pytest.skip("no /usr/bin/chromium: run tests/e2e/setup.sh first")
+        skip_or_fail("no /usr/bin/chromium: run `bash tests/e2e/setup.sh` first")
     ARTIFACTS.mkdir(exist_ok=True)
     return VENV
 

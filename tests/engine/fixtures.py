@@ -7,6 +7,7 @@ nothing starts unless a test asks for these fixtures:
 
 - `engine_venv` (session): the venv tests/engine/setup.sh made (`VLLM_ENGINE_VENV` overrides the
   place). Missing: the test is skipped with the hint to run setup.sh; under CI (`CI=true`) it fails.
+  vLLM keeps its compiled model in ~/.cache/vllm (`VLLM_CACHE_ROOT` moves it): a second start is faster.
 - `tiny_model` (session): a folder with a GPT-2 of 2 layers, 64 wide, 1024 positions and its
   tokenizer, made now by make_model.py (about 15 s), with the dev stack's chat template
   (Pulumi.dev.yaml's `chatTemplate`, which ignores `tools`).
@@ -90,8 +91,8 @@ def dev_chat_template() -> str:
     return config["sagemaker-llm:chatTemplate"]
 
 
-def _missing(message: str) -> None:
-    # CI runs setup.sh first: a missing engine there is a broken gate, not a reason to skip.
+def skip_or_fail(message: str) -> None:
+    """Skip a test whose heavy tool is not installed; under CI, which runs the setup scripts first, fail."""
     if os.environ.get("CI"):
         pytest.fail(message)
     pytest.skip(message)
@@ -100,7 +101,7 @@ def _missing(message: str) -> None:
 @pytest.fixture(scope="session")
 def engine_venv() -> Path:
     if not (VENV / "bin" / "python").exists():
-        _missing(f"no vLLM engine venv at {VENV}: run `bash tests/engine/setup.sh` first")
+        skip_or_fail(f"no vLLM engine venv at {VENV}: run `bash tests/engine/setup.sh` first")
     return VENV
 
 
@@ -134,7 +135,7 @@ def _engine_environment() -> dict[str, str]:
         "TRANSFORMERS_OFFLINE": "1",
         "VLLM_NO_USAGE_STATS": "1",
         "DO_NOT_TRACK": "1",
-    }
+    } | {name: os.environ[name] for name in ("VLLM_CACHE_ROOT",) if name in os.environ}
 
 
 def _answers(url: str) -> bool:
