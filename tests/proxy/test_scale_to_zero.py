@@ -172,3 +172,22 @@ def test_a_model_that_wakes_is_streamed_after_the_keepalives(monkeypatch):
     assert chunks[0] == waking.KEEPALIVE
     assert chunks[-2:] == [b"Hello", b" there"]
     assert clock.t - 1000.0 == sum(waking.RETRY_SCHEDULE[:3])  # waited 5 + 10 + 20 s before the third try
+
+
+@pytest.mark.engine
+def test_the_real_engine_answers_a_streamed_chat_through_the_component_after_it_wakes(engine_proxy_env, monkeypatch):
+    from tests.engine.fixtures import API_KEY as ENGINE_KEY
+    from tests.engine.fixtures import MODEL_ID as ENGINE_MODEL
+
+    monkeypatch.setenv("INFERENCE_COMPONENT_NAME", COMPONENT)
+    monkeypatch.setenv("RESPONSE_STREAMING", "true")
+    monkeypatch.setattr(waking, "RETRY_SCHEDULE", (0.01,))
+    engine_proxy_env.script(ErrorReply.no_capacity())  # asleep once, then the relay answers with vLLM
+    chat = {"model": ENGINE_MODEL, "messages": HELLO, "max_tokens": 6, "stream": True}
+
+    body = handler(api_event("POST", "/v1/chat/completions", chat, key=ENGINE_KEY))["body"]
+
+    assert body.startswith(": waking\n\n") and body.endswith("data: [DONE]\n\n")
+    chunks = [json.loads(line[6:]) for line in body.split("\n") if line.startswith("data: {")]
+    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"]).strip()
+    assert [r.headers.get(COMPONENT_HEADER) for r in engine_proxy_env.requests] == [COMPONENT, COMPONENT]
