@@ -51,11 +51,15 @@ def test_project_runs_under_the_uv_toolchain():
     assert PROJECT["runtime"] == {"name": "python", "options": {"toolchain": "uv"}}
 
 
-def test_ci_gate_runs_exactly_the_readme_test_command():
+def test_ci_gate_runs_exactly_the_readme_test_commands():
     readme_command = re.search(r"```bash\n(uv run pytest)\n```", README).group(1)
     gate_commands = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
     runnable = [line for line in gate_commands if line and not line.startswith("#")]
-    assert runnable[-1] == readme_command
+    suites = [line for line in runnable if line.startswith("uv run pytest")]
+    # The fast suite first, then the heavy suites, each exactly as README gives its command.
+    assert suites == [readme_command, "uv run pytest -m engine tests/engine", "uv run pytest -m e2e tests/e2e"]
+    assert all(suite in README for suite in suites)
+    assert runnable[-1] == suites[-1]
 
 
 def test_readme_deploy_command_is_pulumi_up_on_the_dev_stack():
