@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Times the engine suite as CI runs it, vLLM's start included (the figure README quotes).
-#   bash bench/engine_suite.sh          # with vLLM's compile cache as it is (~/.cache/vllm)
-#   bash bench/engine_suite.sh --cold   # with an empty compile cache, as on a new machine
+#   bash bench/engine_suite.sh          # with vLLM's and torch's compile caches as they are
+#   bash bench/engine_suite.sh --cold   # with empty compile caches, as on a new machine
 # Installs the engine first if needed (not timed). Prints one line: wall time, cores, cache.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,9 +9,9 @@ cd "$(dirname "$0")/.."
 cache="warm"
 if [[ "${1:-}" == "--cold" ]]; then
   cache="cold"
-  VLLM_CACHE_ROOT="$(mktemp -d)"
-  export VLLM_CACHE_ROOT
-  trap 'rm -rf "$VLLM_CACHE_ROOT"' EXIT
+  empty="$(mktemp -d)"
+  export VLLM_CACHE_ROOT="$empty/vllm" TORCHINDUCTOR_CACHE_DIR="$empty/torchinductor"
+  trap 'rm -rf "$empty"' EXIT
 fi
 
 bash tests/engine/setup.sh >/dev/null

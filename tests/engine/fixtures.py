@@ -7,7 +7,8 @@ nothing starts unless a test asks for these fixtures:
 
 - `engine_venv` (session): the venv tests/engine/setup.sh made (`VLLM_ENGINE_VENV` overrides the
   place). Missing: the test is skipped with the hint to run setup.sh; under CI (`CI=true`) it fails.
-  vLLM keeps its compiled model in ~/.cache/vllm (`VLLM_CACHE_ROOT` moves it): a second start is faster.
+  vLLM keeps its compiled model in ~/.cache/vllm and torch's in /tmp/torchinductor_$USER
+  (`VLLM_CACHE_ROOT`, `TORCHINDUCTOR_CACHE_DIR` move them): a second start is faster.
 - `tiny_model` (session): a folder with a GPT-2 of 2 layers, 64 wide, 1024 positions and its
   tokenizer, made now by make_model.py (about 15 s), with the dev stack's chat template
   (Pulumi.dev.yaml's `chatTemplate`, which ignores `tools`).
@@ -135,7 +136,7 @@ def _engine_environment() -> dict[str, str]:
         "TRANSFORMERS_OFFLINE": "1",
         "VLLM_NO_USAGE_STATS": "1",
         "DO_NOT_TRACK": "1",
-    } | {name: os.environ[name] for name in ("VLLM_CACHE_ROOT",) if name in os.environ}
+    } | {name: os.environ[name] for name in ("VLLM_CACHE_ROOT", "TORCHINDUCTOR_CACHE_DIR") if name in os.environ}
 
 
 def _answers(url: str) -> bool:
