@@ -16,7 +16,7 @@ fi
 
 bash tests/engine/setup.sh >/dev/null
 started=$(date +%s)
-uv run pytest -q -m engine tests/engine
+uv run pytest -q -m engine
 elapsed=$(($(date +%s) - started))
 printf 'engine suite: %d s wall (%d:%02d), %s cores, %s compile cache\n' \
   "$elapsed" $((elapsed / 60)) $((elapsed % 60)) "$(nproc)" "$cache"
