@@ -16,9 +16,11 @@ if [[ -z "$version" ]]; then
 fi
 
 if [[ ! -x /usr/bin/chromium ]]; then
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq chromium >/dev/null
+  # root here and in CI; sudo where a runner works as another user
+  as_root=()
+  if [[ $EUID -ne 0 ]]; then as_root=(sudo); fi
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 
 if [[ ! -x "$venv/bin/open-webui" ]] || ! "$venv/bin/python" -m pip show "open-webui" 2>/dev/null | grep -qx "Version: $version"; then
