@@ -246,9 +246,7 @@ class RecordingMonitor(MockMonitor):
                 "custom": request.custom,
                 "inputs": rpc.deserialize_properties(request.object),
                 "dependencies": list(request.dependencies),
-                "property_dependencies": {
-                    key: list(deps.urns) for key, deps in request.propertyDependencies.items()
-                },
+                "property_dependencies": {key: list(deps.urns) for key, deps in request.propertyDependencies.items()},
                 "delete_before_replace": request.deleteBeforeReplace,
             }
         return response
