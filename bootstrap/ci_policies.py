@@ -37,6 +37,9 @@ PREVIEW_LOOKUPS: dict[str, tuple[str, ...]] = {
         "cloudfront:GetResponseHeadersPolicy",
     ),
 }
+# What the program reads with boto3 itself at preview (components/aws_reads.py): the Lambda concurrency
+# quota, so a reserved concurrency the account cannot give stops the preview instead of `up` half-way.
+PREVIEW_DIRECT_READS: tuple[str, ...] = ("lambda:GetAccountSettings",)
 
 # The IAM services behind each pulumi-aws (or aws-native) module the stack creates resources in.
 # A test runs the program and fails on a module missing here.
@@ -159,7 +162,9 @@ def _state_statements(partition: str, state_bucket: str, *, write: bool) -> list
 
 def preview_policy(partition: str, state_bucket: str = "", kms_key_arn: str = "") -> dict:
     """Read-only: the program's lookups, the stack's state and its secrets' key. Nothing that writes."""
-    lookups = sorted({a for actions in PREVIEW_LOOKUPS.values() for a in actions} - {"ssm:GetParameter"})
+    lookups = sorted(
+        {a for actions in PREVIEW_LOOKUPS.values() for a in actions} - {"ssm:GetParameter"} | set(PREVIEW_DIRECT_READS)
+    )
     statements: list[dict] = [
         # Describe/List calls of EC2 and CloudFront offer no resource-level scoping.
         {"Sid": "ProgramLookups", "Effect": "Allow", "Action": lookups, "Resource": "*"},

@@ -9,7 +9,14 @@ from functools import cache
 import botocore.session
 import pytest
 import yaml
-from ci_policies import CLOUD_CONTROL_ACTIONS, DEPLOY_SERVICES, PREVIEW_LOOKUPS, deploy_policy, preview_policy
+from ci_policies import (
+    CLOUD_CONTROL_ACTIONS,
+    DEPLOY_SERVICES,
+    PREVIEW_DIRECT_READS,
+    PREVIEW_LOOKUPS,
+    deploy_policy,
+    preview_policy,
+)
 from ci_settings import BootstrapConfigError, validate
 
 from tests.bootstrap.conftest import (
@@ -244,6 +251,17 @@ def test_preview_role_may_make_every_lookup_of_the_program(main_run):
         for action in PREVIEW_LOOKUPS[token]:
             resource = "arn:aws:ssm:us-east-1::parameter/aws/service/x" if action.startswith("ssm:") else "*"
             assert policy_allows(policy, action, resource), (token, action)
+
+
+def test_preview_role_may_make_the_reads_the_program_does_with_boto3():
+    from components import aws_reads
+
+    policy = preview_policy("aws")
+    preview_reads = [a for a in aws_reads.READ_ACTIONS if a.startswith("lambda:")]
+    assert set(preview_reads) <= set(PREVIEW_DIRECT_READS)
+    for action in preview_reads:
+        assert policy_allows(policy, action, "*"), action
+    assert not policy_allows(policy, "sagemaker:DescribeEndpoint", "*"), "only `up` reads the endpoint"
 
 
 # What a module's resources need that the deploy role grants by name rather than by service.
