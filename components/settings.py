@@ -195,7 +195,7 @@ class Settings:
     ui_instance_type: str
     """EC2 instance type of the OpenWebUI host."""
     ui_allowed_cidr: str
-    """CIDR allowed to reach the OpenWebUI port."""
+    """Who may reach the UI through CloudFront; anything narrower than 0.0.0.0/0 adds a WAF IP set."""
     ui_admin_email: str
     """E-mail address (login) of OpenWebUI's admin account."""
     ssh_key_name: str
