@@ -559,11 +559,16 @@ def _make_handler(fake: FakeSageMakerRuntime) -> type[BaseHTTPRequestHandler]:
 
         def _relay_stream(self, answer: http.client.HTTPResponse) -> None:
             self._start_stream(answer.getheader("Content-Type") or "application/octet-stream")
-            try:
-                while data := answer.read1(65536):
-                    self._chunk(payload_part_frame(data))
-            except (OSError, http.client.HTTPException) as error:
-                self._chunk(error_frame("ModelStreamError", f"the container's stream broke: {error}", "StreamBroken"))
+            while True:
+                try:
+                    data = answer.read1(65536)  # what has arrived: part boundaries fall where the reads do
+                except (OSError, http.client.HTTPException) as error:  # the container's side only
+                    message = f"the container's stream broke: {error}"
+                    self._chunk(error_frame("ModelStreamError", message, "StreamBroken"))
+                    break
+                if not data:
+                    break
+                self._chunk(payload_part_frame(data))
             self._end_stream()
 
         def _send_body(self, status: int, data: bytes, content_type: str) -> None:
