@@ -232,10 +232,11 @@ class ErrorReply:
     @classmethod
     def model_error(cls, original_status: int, original_message: str) -> ErrorReply:
         arn = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/sagemaker/Endpoints/fake-endpoint"
+        side = "server" if original_status >= 500 else "client"  # SageMaker's words for a container 5xx / 4xx
         return cls(
             424,
             "ModelError",
-            f'Received client error ({original_status}) from primary with message "{original_message}". '
+            f'Received {side} error ({original_status}) from primary with message "{original_message}". '
             f"See {arn} in account 123456789012 for more information.",
             {"OriginalStatusCode": original_status, "OriginalMessage": original_message, "LogStreamArn": arn},
         )
