@@ -39,8 +39,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from openai_proxy import auth, aws
-from tests.fakes import FAKE_AWS
+from tests.fakes import configure_proxy
 from tests.fakes.sagemaker_runtime import FakeSageMakerRuntime
 
 HERE = Path(__file__).resolve().parent
@@ -55,21 +54,6 @@ ENDPOINT = "engine-endpoint"
 API_KEY = "engine-test-key-0123456789"
 MAX_MODEL_LEN = 1024
 ENGINE_START_SECONDS = 300
-PROXY_VARIABLES = (
-    "SAGEMAKER_ENDPOINT_NAME",
-    "MODEL_ID",
-    "BACKEND_DIALECT",
-    "API_KEY_PARAMETER",
-    "API_KEY",
-    "AUTH_DISABLED",
-    "MAX_OUTPUT_TOKENS",
-    "REQUEST_DEADLINE_SECONDS",
-    "RESPONSE_STREAMING",
-    "TOOL_CALL_PARSER",
-    "STOP_SEQUENCES",
-    "AWS_PROFILE",
-    "AWS_ENDPOINT_URL",
-)
 
 
 @dataclass(frozen=True)
@@ -218,14 +202,5 @@ def relay(engine_relay: FakeSageMakerRuntime) -> Iterator[FakeSageMakerRuntime]:
 @pytest.fixture
 def engine_proxy_env(monkeypatch: pytest.MonkeyPatch, relay: FakeSageMakerRuntime) -> FakeSageMakerRuntime:
     """The proxy configured as deployed (openai dialect, a key required) in front of the relay."""
-    for name in PROXY_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    for name, value in FAKE_AWS.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", relay.url)
-    monkeypatch.setenv("SAGEMAKER_ENDPOINT_NAME", ENDPOINT)
-    monkeypatch.setenv("MODEL_ID", MODEL_ID)
-    monkeypatch.setenv("API_KEY", API_KEY)
-    aws.forget_clients()
-    auth.forget_keys()
+    configure_proxy(monkeypatch, relay.url, endpoint=ENDPOINT, model_id=MODEL_ID, api_key=API_KEY)
     return relay

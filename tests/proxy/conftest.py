@@ -7,25 +7,9 @@ from collections.abc import Iterator
 import openai
 import pytest
 
-from openai_proxy import auth, aws
-from tests.fakes import FAKE_AWS, local_proxy_server
+from tests.fakes import configure_proxy, local_proxy_server
 from tests.fakes.sagemaker_runtime import FakeSageMakerRuntime
 from tests.proxy.events import API_KEY, ENDPOINT, MODEL_ID
-
-PROXY_VARIABLES = (
-    "SAGEMAKER_ENDPOINT_NAME",
-    "MODEL_ID",
-    "BACKEND_DIALECT",
-    "API_KEY_PARAMETER",
-    "API_KEY",
-    "AUTH_DISABLED",
-    "MAX_OUTPUT_TOKENS",
-    "REQUEST_DEADLINE_SECONDS",
-    "TOOL_CALL_PARSER",
-    "STOP_SEQUENCES",
-    "AWS_PROFILE",
-    "AWS_ENDPOINT_URL",
-)
 
 
 @pytest.fixture(scope="session")
@@ -46,17 +30,8 @@ def sagemaker(fake_runtime: FakeSageMakerRuntime) -> Iterator[FakeSageMakerRunti
 @pytest.fixture
 def proxy_env(monkeypatch: pytest.MonkeyPatch, sagemaker: FakeSageMakerRuntime) -> FakeSageMakerRuntime:
     """The proxy configured as deployed (openai dialect, key from API_KEY), talking to the fake."""
-    for name in PROXY_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    for name, value in FAKE_AWS.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", sagemaker.url)
-    monkeypatch.setenv("SAGEMAKER_ENDPOINT_NAME", ENDPOINT)
-    monkeypatch.setenv("MODEL_ID", MODEL_ID)
-    monkeypatch.setenv("API_KEY", API_KEY)
+    configure_proxy(monkeypatch, sagemaker.url, endpoint=ENDPOINT, model_id=MODEL_ID, api_key=API_KEY)
     monkeypatch.setenv("REQUEST_DEADLINE_SECONDS", "20")
-    aws.forget_clients()
-    auth.forget_keys()
     return sagemaker
 
 
