@@ -1,10 +1,10 @@
 """The UI host's reverse proxy, run for real: nginx with the configuration the boot script writes.
 
-The boot script's own proxy-prepare and proxy steps run (SSM and the metadata service stubbed),
-in front of a small HTTP server on 127.0.0.1 that stands in for OpenWebUI. What a person would
-notice: a request that did not come through our CloudFront distribution (no secret header, or a
-wrong one) gets 403 and never reaches OpenWebUI; one that did passes, uploads and WebSockets
-included, and the secret never reaches OpenWebUI.
+The boot script's own proxy-prepare and proxy steps run (tests/components/ui_origin.py; SSM and
+the metadata service stubbed), in front of a small HTTP server on 127.0.0.1 that stands in for
+OpenWebUI. What a person would notice: a request that did not come through our CloudFront
+distribution (no secret header, or a wrong one) gets 403 and never reaches OpenWebUI; one that did
+passes, uploads and WebSockets included, and the secret never reaches OpenWebUI.
 """
 
 from __future__ import annotations
@@ -13,23 +13,17 @@ import base64
 import hashlib
 import http.client
 import json
-import shutil
 import socket
-import subprocess
-import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import ClassVar
 
 import pytest
 
-from openwebui.user_data import NGINX_CONF, START_SCRIPT
+from tests.components.ui_origin import free_port, nginx_missing, origin_proxy, run_step, write_host_conf
 
-PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-pytestmark = pytest.mark.skipif(shutil.which("nginx", path=PATH) is None, reason="needs nginx (.ci/run installs it)")
+pytestmark = pytest.mark.skipif(nginx_missing(), reason="needs nginx (.ci/run installs it)")
 SECRET = "Zq8vN3kLp0aT7yWm2Xc5Rb1Hd9Fg4Js6Ue0Ko3Pi"
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455
 
@@ -69,12 +63,6 @@ class FakeOpenWebUI(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = answer
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def backend() -> Iterator[int]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), FakeOpenWebUI)
@@ -85,67 +73,10 @@ def backend() -> Iterator[int]:
     server.server_close()
 
 
-def run_step(step: str, conf_dir: Path, state_dir: Path, **kw) -> subprocess.Popen | subprocess.CompletedProcess:
-    """Runs `openwebui-start <step>` (its own main) with conf_dir moved to a test folder and AWS stubbed."""
-    script = rf"""
-set -euo pipefail
-source "$START_SCRIPT"
-conf_dir="$CONF_DIR"
-sleep() {{ :; }}
-imds() {{ echo eu-west-1; }}
-aws() {{ echo "$ORIGIN_SECRET_VALUE"; }}
-main {step}
-"""
-    env = {
-        "PATH": PATH,
-        "START_SCRIPT": str(START_SCRIPT),
-        "CONF_DIR": str(conf_dir),
-        "RUNTIME_DIRECTORY": str(state_dir),
-        "ORIGIN_SECRET_VALUE": kw.pop("secret", SECRET),
-    }
-    if step == "proxy":
-        return subprocess.Popen(["bash", "-c", script], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    return subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=60, check=False)
-
-
-def write_host_conf(conf_dir: Path, listen: str, backend_port: int) -> None:
-    conf_dir.mkdir(exist_ok=True)
-    (conf_dir / "host.conf").write_text(
-        f"UI_PORT={listen}\nCONTAINER_PORT={backend_port}\nORIGIN_SECRET_PARAMETER=/sagemaker-llm/test/ui/origin-secret\n"
-    )
-    shutil.copy(NGINX_CONF, conf_dir / "nginx.conf.in")  # where the user data puts it
-
-
-def wait_for_port(port: int, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"nginx exited: {process.stderr.read().decode()}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise AssertionError("nginx did not listen")
-
-
 @pytest.fixture(scope="module")
 def proxy(backend: int, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    conf_dir = tmp_path_factory.mktemp("openwebui-conf")
-    # nginx's workers drop root: their temp folders must sit where any user can reach.
-    state_dir = Path(tempfile.mkdtemp(prefix="openwebui-proxy-"))
-    state_dir.chmod(0o755)
-    port = free_port()
-    write_host_conf(conf_dir, f"127.0.0.1:{port}", backend)
-    prepared = run_step("proxy-prepare", conf_dir, state_dir)
-    assert prepared.returncode == 0, prepared.stderr
-    process = run_step("proxy", conf_dir, state_dir)
-    try:
-        wait_for_port(port, process)
+    with origin_proxy(backend, SECRET, tmp_path_factory.mktemp("openwebui-conf")) as port:
         yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-        shutil.rmtree(state_dir, ignore_errors=True)
 
 
 def request(port: int, method: str = "GET", path: str = "/api/config", headers: dict | None = None, body=None):
@@ -252,7 +183,7 @@ def test_the_origin_secret_lands_in_a_root_only_file(tmp_path, backend):
     state_dir.mkdir()
     write_host_conf(tmp_path / "conf", f"127.0.0.1:{free_port()}", backend)
 
-    result = run_step("proxy-prepare", tmp_path / "conf", state_dir)
+    result = run_step("proxy-prepare", tmp_path / "conf", state_dir, SECRET)
 
     assert result.returncode == 0, result.stderr
     secret_file = tmp_path / "conf" / "origin-secret.conf"
