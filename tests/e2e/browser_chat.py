@@ -1,9 +1,12 @@
 """Chat with OpenWebUI in headless Chromium, as a person would: sign in, pick the model, send, read.
 
 Runs with the Python of the e2e venv (tests/e2e/setup.sh installs playwright there), driving
-Debian's /usr/bin/chromium. Prints one JSON line {"ok", "reply", "screenshot"[, "error"]} and
-exits 0 when a reply was rendered (one containing `--expect`, when given). test_chat_in_browser.py
-calls it; so can a person:
+Debian's /usr/bin/chromium. Prints one JSON line {"ok", "reply", "screenshot", "websockets",
+"cookies"[, "error"]} and exits 0 when a reply was rendered (one containing `--expect`, when given).
+`websockets` lists the WebSockets the page opened (URL, frames received); `cookies` what the
+browser kept (name and flags, never a value). `--header` adds a header to every request the page
+makes, WebSocket handshakes included: the test plays CloudFront's part with it, sending the secret
+origin header the UI host's nginx checks. test_chat_in_browser.py calls it; so can a person:
 
     python browser_chat.py --url http://127.0.0.1:8080 --email admin@example.com --password … \
         --model distilgpt2 --message "Hi" --expect "Hello" --screenshot chat.png
@@ -64,6 +67,19 @@ def chat(page, args: argparse.Namespace) -> str:
     return reply.inner_text()
 
 
+def header(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition(":")
+    if not sep or not name.strip() or not value.strip():
+        raise argparse.ArgumentTypeError("expected 'Name: value'")
+    return name.strip(), value.strip()
+
+
+def watch_websocket(websockets: list[dict], websocket) -> None:
+    record = {"url": websocket.url, "frames_received": 0}
+    websockets.append(record)
+    websocket.on("framereceived", lambda _frame: record.update(frames_received=record["frames_received"] + 1))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", required=True, help="OpenWebUI's base URL")
@@ -74,12 +90,17 @@ def main() -> int:
     parser.add_argument("--expect", help="text the rendered reply must contain (default: any text)")
     parser.add_argument("--screenshot", required=True, help="PNG path, written on success and on failure")
     parser.add_argument("--timeout", type=float, default=90.0, help="seconds to wait for the reply")
+    parser.add_argument(
+        "--header", type=header, action="append", default=[], help="'Name: value' sent with every request"
+    )
     args = parser.parse_args()
 
-    result: dict = {"ok": False, "screenshot": args.screenshot}
+    result: dict = {"ok": False, "screenshot": args.screenshot, "websockets": []}
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        context = browser.new_context(viewport={"width": 1280, "height": 800}, extra_http_headers=dict(args.header))
+        page = context.new_page()
+        page.on("websocket", lambda websocket: watch_websocket(result["websockets"], websocket))
         try:
             result["reply"] = chat(page, args)
             result["ok"] = True
@@ -87,6 +108,9 @@ def main() -> int:
             result["error"] = f"{type(error).__name__}: {error}"
         finally:
             page.screenshot(path=args.screenshot)
+            result["cookies"] = [
+                {"name": c["name"], "secure": c["secure"], "httpOnly": c["httpOnly"]} for c in context.cookies()
+            ]
             browser.close()
     print(json.dumps(result))
     return 0 if result["ok"] else 1

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the browser end-to-end test needs, outside the uv project:
-#   - Debian's chromium (a test tool's own browser download cannot work here),
+#   - Debian's chromium (a test tool's own browser download cannot work here) and nginx (the UI
+#     host's reverse proxy, which the browser goes through),
 #   - a separate venv with the open-webui package at the pinned image's version, CPU torch first
 #     (so pip does not pull a CUDA build of several GB), and playwright to drive chromium.
 # Idempotent: a second run only checks. Prints the venv path on its last line.
@@ -15,12 +16,16 @@ if [[ -z "$version" ]]; then
   exit 1
 fi
 
-if [[ ! -x /usr/bin/chromium ]]; then
+# nginx: the browser reaches OpenWebUI through the UI host's reverse proxy, as it does when deployed.
+missing=()
+[[ -x /usr/bin/chromium ]] || missing+=(chromium)
+PATH="$PATH:/usr/sbin" command -v nginx >/dev/null 2>&1 || missing+=(nginx-light)
+if ((${#missing[@]})); then
   # root here and in CI; sudo where a runner works as another user
   as_root=()
   if [[ $EUID -ne 0 ]]; then as_root=(sudo); fi
   "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 # Asked of the venv's own metadata: `pip show | grep -q` fails under pipefail (pip exits 120 on the closed pipe).
