@@ -32,6 +32,7 @@ from pathlib import Path
 
 import pytest
 
+from components.scale_to_zero import component_name_for
 from openwebui.environment import openwebui_environment
 from tests.components.ui_origin import ORIGIN_HEADER, free_port, nginx_missing, origin_proxy
 from tests.conftest import stack_file_config
@@ -130,6 +131,8 @@ def api_url(sagemaker: FakeSageMakerRuntime) -> Iterator[str]:
         "MAX_OUTPUT_TOKENS": str(DEV_STACK["sagemaker-llm:maxOutputTokens"]),
         "STOP_SEQUENCES": json.dumps(DEV_STACK["sagemaker-llm:chatStopSequences"]),
     }
+    if DEV_STACK.get("sagemaker-llm:scaleToZero"):  # the dev stack invokes its inference component
+        env["INFERENCE_COMPONENT_NAME"] = component_name_for("fake-endpoint")
     log = ARTIFACTS / "openai-proxy.log"
     command = [str(Path(sys.executable).parent / "openai-proxy"), "--host", "127.0.0.1", "--port", str(port)]
     process = start(command, env, log)
@@ -228,6 +231,9 @@ def test_admin_signs_in_picks_the_model_and_gets_the_engines_answer(ui, sagemake
     asked = [r.json for r in sagemaker.requests if r.streaming]
     chat = next(body for body in asked if any(m.get("content") == MESSAGE for m in body.get("messages", [])))
     assert "tools" not in chat  # OpenWebUI sent its built-in tools; the dev stack's vLLM has no parser for them
+    if DEV_STACK.get("sagemaker-llm:scaleToZero"):
+        components = {r.headers.get("x-amzn-sagemaker-inference-component") for r in sagemaker.requests}
+        assert components == {component_name_for("fake-endpoint")}
 
 
 def test_a_request_that_did_not_come_through_cloudfront_gets_403_from_the_proxy(ui):
