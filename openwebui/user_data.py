@@ -61,7 +61,7 @@ def render_user_data(
     proxy_unit = _heredoc_body(PROXY_UNIT, "UNIT")
     nginx_conf = _heredoc_body(NGINX_CONF, "NGINX")
     user_data = render_template(
-        TEMPLATE.read_text(),
+        _without_comment_lines(TEMPLATE.read_text()),
         {
             "image": shlex.quote(image),
             "data_volume_id": shlex.quote(data_volume_id),
@@ -80,6 +80,14 @@ def render_user_data(
     if size > USER_DATA_LIMIT:
         raise ValueError(f"user data is {size} bytes; EC2 accepts at most {USER_DATA_LIMIT}")
     return user_data
+
+
+def _without_comment_lines(template: str) -> str:
+    """The template minus its own comment lines (the shebang stays): they are read in the repository, and EC2's
+    16 KB is better spent on the files installed verbatim (comments included) that the template embeds."""
+    first, _, rest = template.partition("\n")
+    kept = [line for line in rest.split("\n") if not line.lstrip().startswith("#")]
+    return "\n".join([first, *kept])
 
 
 def _heredoc_body(path: Path, terminator: str) -> str:

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from openwebui.environment import FIXED, FROM_STACK, NAMES, SECRETS, openwebui_environment, public_env_lines
-from openwebui.user_data import USER_DATA_LIMIT, render_template, render_user_data
+from openwebui.user_data import START_SCRIPT, USER_DATA_LIMIT, render_template, render_user_data
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK_ENV = {
@@ -38,6 +38,37 @@ def render(**overrides):
 
 def test_rendered_user_data_fits():
     assert len(render().encode()) <= USER_DATA_LIMIT
+
+
+# The longest values a stack accepts: a 100-character stack name (Pulumi's limit) in every parameter name, a
+# 256-character servedModelName (settings' limit), a 253-character uiDomainName, an ECR mirror pinned by digest.
+LONG_STACK = "s" * 100
+LONGEST = {
+    "image": "123456789012.dkr.ecr.ap-southeast-7.amazonaws.com/mirror/open-webui/open-webui:v0.12.4@sha256:"
+    + "0" * 64,
+    "stack_env": {
+        "OPENAI_API_BASE_URL": "https://abcdefghij.execute-api.ap-southeast-7.amazonaws.com/v1",
+        "DEFAULT_MODELS": "m" * 256,
+        "WEBUI_ADMIN_EMAIL": "a" * 64 + "@" + "e" * 60 + ".com",
+        "WEBUI_URL": "https://" + ("a" * 61 + ".") * 4 + "com",
+    },
+    "secret_parameters": {name: f"/sagemaker-llm/{LONG_STACK}/chat-ui/{name.lower()}" for name in PARAMETERS},
+    "origin_secret_parameter": f"/sagemaker-llm/{LONG_STACK}/chat-ui/origin-secret",
+}
+USER_DATA_MARGIN = 1024  # room for the boot script to grow before a long stack name stops a deploy
+
+
+def test_the_longest_realistic_user_data_fits_with_room_to_spare():
+    size = len(render(**LONGEST).encode())
+    assert size <= USER_DATA_LIMIT - USER_DATA_MARGIN, f"{size} bytes of EC2's {USER_DATA_LIMIT}"
+
+
+def test_the_template_s_own_comments_stay_out_of_the_user_data_but_the_installed_files_keep_theirs():
+    user_data = render()
+    assert "# First boot of the OpenWebUI host" not in user_data
+    assert user_data.startswith("#!/bin/bash\n")
+    start_script_comment = next(line for line in START_SCRIPT.read_text().splitlines() if line.startswith("# "))
+    assert f"\n{start_script_comment}\n" in user_data
 
 
 def test_user_data_logs_and_stops_at_the_first_error():
