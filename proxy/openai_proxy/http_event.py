@@ -80,8 +80,8 @@ def lone_surrogate_field(body: bytes) -> str | None:
     """Where a JSON body holds a lone UTF-16 surrogate: a field's name such as `messages[0].content`,
     `model`, or `(body)` for the top level; None when nowhere (or when the body is not JSON at all:
     the route's own parser says so)."""
-    if json.detect_encoding(body) == "utf-8" and not _SURROGATE_ESCAPE.search(body):
-        return None  # in UTF-8 JSON the only way in is a \uD800-\uDFFF escape
+    if json.detect_encoding(body) == "utf-8" and not _SURROGATE_IN_UTF8.search(body):
+        return None  # in UTF-8 JSON a surrogate comes in as a \uD800-\uDFFF escape or its 3 bytes (surrogatepass)
     try:
         data = json.loads(body)
     except (ValueError, RecursionError):
@@ -107,7 +107,8 @@ def json_bytes_of(text: str) -> bytes:
     return text.encode("utf-8", "backslashreplace")
 
 
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+# ED A0-BF is a surrogate's UTF-8 form: json.loads decodes bytes with surrogatepass, so it gets through.
+_SURROGATE_IN_UTF8 = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}|\xed[\xa0-\xbf]")
 
 
 def _strings(data: Any) -> Iterator[tuple[str, str]]:

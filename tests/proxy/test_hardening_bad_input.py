@@ -7,6 +7,7 @@ proxy might echo back.
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import socket
@@ -206,6 +207,19 @@ def test_a_lone_surrogate_in_the_body_is_a_400_from_the_local_server(local_proxy
     response = local_request(local_proxy, "POST", path, json.dumps(body).encode())
     assert response.status == 400
     assert json.loads(response.read())["error"]["param"] == field
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+def test_a_lone_surrogate_sent_as_raw_utf8_bytes_is_a_400_too(proxy_env, local_proxy, stream):
+    # ED A0 80 is U+D800 encoded as UTF-8 would be; json.loads(bytes) takes it (surrogatepass).
+    body = b'{"messages": [{"role": "user", "content": "a\xed\xa0\x80b"}], "stream": %s}' % str(stream).lower().encode()
+    response = local_request(local_proxy, "POST", "/v1/chat/completions", body)
+    assert response.status == 400
+    assert json.loads(response.read())["error"]["param"] == "messages[0].content"
+    event = api_event("POST", "/v1/chat/completions")
+    event.update(body=base64.b64encode(body).decode(), isBase64Encoded=True)
+    assert handler(event)["statusCode"] == 400
+    assert proxy_env.requests == []
 
 
 def test_an_escaped_surrogate_pair_is_an_ordinary_character(proxy_env):
