@@ -104,6 +104,9 @@ def _matches_parameter(presented: str, parameter: str, deadline: Deadline | None
 
 
 def _current_key(parameter: str, deadline: Deadline | None, *, force: bool = False) -> str:
+    state = _keys.get(parameter)
+    if state is not None and state.value is not None and not force and now() - state.fetched_at < KEY_TTL_SECONDS:
+        return state.value  # without the lock: another thread's slow read must not hold up this request
     # One read at a time: a request that waited for another's read finds its result here.
     with _lock:
         state = _keys.get(parameter)

@@ -6,6 +6,7 @@ counted here, retries included, went over the wire.
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -131,3 +132,22 @@ def test_ssm_limits_fit_the_budget_in_the_worst_case(budget):
     assert read > 0
     assert attempts * (connect + read) + backoff <= budget + 1e-9
     assert connect + read <= aws.SSM_ATTEMPT_SECONDS + 1e-9
+
+
+def test_a_slow_key_read_does_not_hold_up_requests_with_the_cached_key(ssm):
+    # The local server is threaded: a wrong key's early re-read must not stall everyone else's requests.
+    assert status("first-key") == 200
+    ssm.mode = "hang"
+    ssm.clock[0] += auth.MISMATCH_RECHECK_SECONDS + 1
+    reader = threading.Thread(target=status, args=("maybe-a-rotated-key",))
+    reader.start()
+    waited = time.monotonic()
+    while len(ssm.calls) < 2 and time.monotonic() - waited < 10:
+        time.sleep(0.01)  # until the re-read is on the wire
+    try:
+        assert status("first-key") == 200
+        assert len(ssm.calls) == 2  # answered while the re-read's first attempt still hangs, not after it gave up
+    finally:
+        ssm.mode = "ok"
+        ssm._release.set()
+        reader.join(15)
