@@ -132,10 +132,16 @@ def _json_or_text(raw: bytes) -> Any:
 
 
 def _http_failure(status: int, body: Any) -> str:
-    message = body.get("error", {}).get("message") if isinstance(body, dict) else None
+    message = _error_field(body, "message")
     if message is None and isinstance(body, dict):
-        message = body.get("message")
+        message = body.get("message") or body.get("error")
     return f"HTTP {status}: {message or body}"
+
+
+def _error_field(body: Any, name: str) -> Any:
+    """`body["error"][name]` of an OpenAI error, else None (a gateway's or another server's body)."""
+    error = body.get("error") if isinstance(body, dict) else None
+    return error.get(name) if isinstance(error, dict) else None
 
 
 def _expect_ok(status: int, body: Any) -> dict:
@@ -163,9 +169,8 @@ def wait_until_awake(api: Api, model: str, waking: Waking) -> tuple[Result | Non
     announced = False
     while True:
         status, answer = api.call("POST", "/chat/completions", _chat_body(model))
-        code = answer.get("error", {}).get("code") if isinstance(answer, dict) else None
         elapsed = waking.clock() - started
-        if status != 503 or code != WAKING_CODE:
+        if status != 503 or _error_field(answer, "code") != WAKING_CODE:
             if not announced:
                 return None, (status, answer)
             woke = Result("wake", True, elapsed * 1000, f"the model answered after {_minutes(elapsed)}")
@@ -188,7 +193,7 @@ def _minutes(seconds: float) -> str:
 
 def api_checks(api: Api, model: str | None, waking: Waking | None = None) -> Iterator[Result]:
     chosen: dict[str, str] = {}
-    first_chat: list[tuple[int, Any]] = []  # the answer wait_until_awake already got
+    first_chat: list[tuple[int, Any] | Exception] = []  # the answer wait_until_awake already got, or its failure
 
     def models() -> str:
         body = _expect_ok(*api.call("GET", "/models"))
@@ -202,6 +207,8 @@ def api_checks(api: Api, model: str | None, waking: Waking | None = None) -> Ite
 
     def chat() -> str:
         answer = first_chat.pop() if first_chat else api.call("POST", "/chat/completions", _chat_body(chosen["model"]))
+        if isinstance(answer, Exception):
+            raise answer
         body = _expect_ok(*answer)
         content = body["choices"][0]["message"]["content"]
         if not isinstance(content, str):
@@ -243,7 +250,12 @@ def api_checks(api: Api, model: str | None, waking: Waking | None = None) -> Ite
     yield (first := run_check("models", models))
     if not first.passed:
         chosen["model"] = model or "unknown"
-    woke, answer = wait_until_awake(api, chosen["model"], waking or Waking())
+    try:
+        woke, answer = wait_until_awake(api, chosen["model"], waking or Waking())
+    except SmokeError:
+        raise
+    except Exception as error:  # a timed-out first chat, say: the chat check's row reports it
+        woke, answer = None, error
     first_chat.append(answer)
     if woke is not None:
         yield woke

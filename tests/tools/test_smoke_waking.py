@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.fakes.sagemaker_runtime import ErrorReply
+from tests.fakes.sagemaker_runtime import ErrorReply, StreamReply, one_part_per_line, vllm_chat_sse
 from tests.tools.conftest import API_KEY
 from tools import smoke
 
@@ -79,3 +79,29 @@ def test_smoke_endpoint_on_a_component_scaled_to_zero_fails_with_sagemaker_s_wor
     out = capsys.readouterr().out
     assert code == 1
     assert "no capacity" in out
+
+
+def test_a_first_chat_slower_than_the_timeout_is_a_failed_row_not_a_traceback(local_api, sagemaker, capsys):
+    held = StreamReply(one_part_per_line(vllm_chat_sse(["Hi"])), hold_after=0)  # the model never starts
+    sagemaker.script(held)
+    try:
+        code = smoke.main(["api", "--url", local_api, "--key", API_KEY, "--timeout", "1"])
+    finally:
+        held.release.set()
+
+    out = capsys.readouterr().out
+    assert code == 1
+    chat_row = next(line for line in out.splitlines() if line.startswith("chat "))
+    assert "FAIL" in chat_row and "timed out" in chat_row
+    assert "wrong-key-401" in out  # the other checks still ran
+
+
+def test_an_error_that_is_not_an_object_is_an_answer_not_a_crash():
+    class Gateway:  # what a URL that is not the proxy may answer
+        def call(self, method: str, path: str, body: object = None) -> tuple[int, object]:
+            return 502, {"error": "bad gateway"}
+
+    woke, answer = smoke.wait_until_awake(Gateway(), "fake-model", smoke.Waking())
+
+    assert (woke, answer) == (None, (502, {"error": "bad gateway"}))
+    assert smoke._http_failure(*answer) == "HTTP 502: bad gateway"
