@@ -13,7 +13,8 @@ DEFAULT_DEADLINE_SECONDS = 28.0
 STREAMING_DEADLINE_SECONDS = 900.0
 DEFAULT_MAX_OUTPUT_TOKENS = 1024
 MAX_BODY_BYTES = 6 * 1024 * 1024  # SageMaker's own payload limit; the gateway allows 10 MB
-# Variables ProxyFunction sets from stack config (named here so both sides spell them once).
+# Variables ProxyFunction (components/proxy_function.py) sets from stack config;
+# tests/components/test_proxy_function.py checks that the proxy reads them.
 TOOL_CALL_PARSER_ENV = "TOOL_CALL_PARSER"  # toolCallParser: the container's vLLM tool-call parser, or empty
 STOP_SEQUENCES_ENV = "STOP_SEQUENCES"  # chatStopSequences: a JSON array of strings added to every chat request
 
