@@ -46,6 +46,8 @@ pulumi.export("apiUrl", api.api_url)
 pulumi.export("apiKey", proxy.api_key)
 pulumi.export("endpointName", endpoint.endpoint_name)
 pulumi.export("modelId", endpoint.served_model_name)
+if endpoint.inference_component_name is not None:  # scaleToZero: invoking the endpoint needs it
+    pulumi.export("inferenceComponentName", endpoint.inference_component_name)
 
 if settings.ui_enabled:
     from components.chat_ui_host import ChatUiHost, ChatUiHostArgs

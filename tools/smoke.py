@@ -407,7 +407,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     endpoint.add_argument("--dialect", choices=DIALECTS, default="openai", help="container's schema (default openai)")
     endpoint.add_argument("--model", help="served model name for the openai dialect")
     endpoint.add_argument("--component", help="inference component to invoke (a scaleToZero stack's, <endpoint>-model)")
-    endpoint.add_argument("--stack", help="read endpointName and modelId from this Pulumi stack's outputs")
+    endpoint.add_argument(
+        "--stack", help="read endpointName, modelId (and inferenceComponentName) from this Pulumi stack's outputs"
+    )
     return parser.parse_args(argv)
 
 
@@ -426,15 +428,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"API {url}")
             results = api_checks(Api(url, key, args.timeout), model, Waking(args.wake_timeout, args.wake_interval))
         else:
-            name, model = args.name, args.model
+            name, model, component = args.name, args.model, args.component
             if args.stack:
                 outputs = stack_outputs(args.stack)
                 name = name or _from_stack(outputs, "endpointName", args.stack)
                 model = model or outputs.get("modelId")
+                component = component or outputs.get("inferenceComponentName")  # a scaleToZero stack's
             if not name:
                 raise SmokeError("give --name, or --stack")
             print(f"endpoint {name} ({args.dialect})")
-            results = endpoint_checks(name, args.region, args.dialect, model, args.component)
+            results = endpoint_checks(name, args.region, args.dialect, model, component)
         failures = 0
         for result in results:
             print_row(result)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from tests.fakes.sagemaker_runtime import ErrorReply, StreamReply, one_part_per_line, vllm_chat_sse
 from tests.tools.conftest import API_KEY
 from tools import smoke
@@ -105,3 +107,21 @@ def test_an_error_that_is_not_an_object_is_an_answer_not_a_crash():
 
     assert (woke, answer) == (None, (502, {"error": "bad gateway"}))
     assert smoke._http_failure(*answer) == "HTTP 502: bad gateway"
+
+
+def test_smoke_endpoint_with_a_scale_to_zero_stack_invokes_the_component_it_exports(
+    cached_run, sagemaker, tmp_path, monkeypatch, capsys
+):
+    run = cached_run({"uiEnabled": False, "modelId": "distilgpt2", "scaleToZero": True})
+    component = run.outputs["inferenceComponentName"]
+    assert component == run.one("aws-native:sagemaker:InferenceComponent").state["inferenceComponentName"]
+    outputs = {"endpointName": "fake-endpoint", "modelId": "fake-model", "inferenceComponentName": component}
+    fake_cli = tmp_path / "pulumi"
+    fake_cli.write_text(f"#!/bin/sh\ncat <<'JSON'\n{json.dumps(outputs)}\nJSON\n")
+    fake_cli.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+
+    code = smoke.main(["endpoint", "--stack", "dev", "--region", "us-east-1"])
+
+    assert code == 0, capsys.readouterr().out
+    assert [r.headers.get("x-amzn-sagemaker-inference-component") for r in sagemaker.requests] == [component] * 2
