@@ -117,3 +117,14 @@ def test_the_marker_exists_without_autoscaling_so_turning_it_off_with_a_type_cha
     run = run_program({**API_ONLY, "instanceType": "ml.g5.xlarge"})
     assert run.one(MARKER).inputs["keepers"] == {"instanceType": "ml.g5.xlarge"}
     assert run.of_type(TARGET) == []
+
+
+def test_preview_neither_reads_the_live_configuration_nor_fails(run_program, pulumi_mocks, monkeypatch):
+    # At preview the update has not happened: the old configuration is live, and that is no rollback.
+    pulumi_mocks.mocks.computed[ENDPOINT] = _rolled_back_endpoint
+    monkeypatch.setattr(endpoint_rollout.pulumi.runtime, "is_dry_run", lambda: True)
+    asked = []
+    monkeypatch.setattr(endpoint_rollout, "endpoint_failure_reason", lambda *a: asked.append(a))
+    run = run_program({**API_ONLY, "apiMaxConcurrency": 0})  # 0: no Lambda quota read at preview either
+    assert asked == []
+    assert run.one(FUNCTION).inputs["environment"]["variables"]["SAGEMAKER_ENDPOINT_NAME"] == "sagemaker-llm-test"
