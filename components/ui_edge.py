@@ -65,7 +65,8 @@ def ui_edge(
         f"{name}-cdn",
         enabled=True,
         comment=f"{label}: OpenWebUI",
-        is_ipv6_enabled=True,
+        # The WAF's range is IPv4 (uiAllowedCidr): without AAAA records a dual-stack browser in it comes over IPv4.
+        is_ipv6_enabled=web_acl is None,
         http_version="http2",
         price_class="PriceClass_100",  # North America and Europe edges: the cheapest class
         aliases=[settings.ui_domain_name] if settings.ui_domain_name else None,

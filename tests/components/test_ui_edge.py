@@ -105,6 +105,15 @@ def test_a_narrow_allowed_cidr_puts_a_waf_in_front_that_admits_only_it(pulumi_mo
     assert distribution(run)["webAclId"] == acl.state["arn"]
 
 
+def test_behind_the_ipv4_only_waf_the_distribution_has_no_ipv6_address(pulumi_mocks):
+    # uiAllowedCidr is IPv4: a dual-stack browser in that range would reach CloudFront over IPv6 and be blocked.
+    assert distribution(deploy_host(pulumi_mocks, {"uiAllowedCidr": "203.0.113.0/24"}))["isIpv6Enabled"] is False
+
+
+def test_open_to_all_the_distribution_answers_ipv6_too(pulumi_mocks):
+    assert distribution(deploy_host(pulumi_mocks, {"uiAllowedCidr": "0.0.0.0/0"}))["isIpv6Enabled"] is True
+
+
 def test_an_allowed_cidr_of_the_whole_internet_needs_no_waf(pulumi_mocks):
     run = deploy_host(pulumi_mocks, {"uiAllowedCidr": "0.0.0.0/0"})
 
