@@ -43,6 +43,7 @@ def test_full_stack_also_exports_the_ui_outputs_with_the_password_secret(run_pro
         "apiKey",
         "endpointName",
         "modelId",
+        "inferenceComponentName",  # the dev stack scales to zero: smoke and callers invoke the component
         "uiUrl",
         "uiAdminEmail",
         "uiAdminPassword",
