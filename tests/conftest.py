@@ -248,6 +248,7 @@ class RecordingMonitor(MockMonitor):
                 "dependencies": list(request.dependencies),
                 "property_dependencies": {key: list(deps.urns) for key, deps in request.propertyDependencies.items()},
                 "delete_before_replace": request.deleteBeforeReplace,
+                "ignore_changes": tuple(request.ignoreChanges),
             }
         return response
 
@@ -304,6 +305,8 @@ class Registered:
     """Input name → URNs that input's value came from (what a delete-before-replace of those cascades to)."""
     delete_before_replace: bool = False
     """The `delete_before_replace` resource option."""
+    ignore_changes: tuple[str, ...] = ()
+    """The `ignore_changes` resource option: input paths a later `pulumi up` leaves as they are in AWS."""
 
     def clear_text(self) -> list[str]:
         """Every string of the inputs that is not inside a secret: what Pulumi state stores in clear text."""
@@ -371,6 +374,7 @@ class PulumiMocks:
                     dependencies=tuple(reg["dependencies"]),
                     property_dependencies=reg["property_dependencies"],
                     delete_before_replace=reg["delete_before_replace"],
+                    ignore_changes=reg["ignore_changes"],
                 )
             )
         return found

@@ -190,6 +190,11 @@ def test_instance_requires_imdsv2_and_encrypts_its_root_volume(pulumi_mocks):
     assert inputs["ami"] == DEFAULT_AMI_ID
 
 
+def test_a_newer_amazon_linux_release_does_not_replace_the_host(pulumi_mocks):
+    # The AMI lookup is most_recent: without this every AL2023 release would recreate the host on `pulumi up`.
+    assert deploy_host(pulumi_mocks).one("aws:ec2/instance:Instance").ignore_changes == ("ami",)
+
+
 def test_ami_is_the_latest_amazon_linux_2023_for_the_instance_s_architecture(pulumi_mocks):
     deploy_host(pulumi_mocks, {"uiInstanceType": "t4g.small"})
 

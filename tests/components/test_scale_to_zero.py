@@ -130,6 +130,11 @@ def test_the_component_writes_its_logs_to_its_own_expiring_group(run):
     assert statements["WriteComponentLogs"]["Resource"] == [group.state["arn"], f"{group.state['arn']}:*"]
 
 
+def test_a_later_pulumi_up_leaves_the_copy_count_to_autoscaling(run):
+    # Otherwise every `pulumi up` on an idle stack would set it back to 1 copy and pay for a GPU instance.
+    assert run.one(COMPONENT).ignore_changes == ("runtimeConfig.copyCount",)
+
+
 def test_a_new_model_or_instance_type_keeps_the_endpoint_and_component_names(cached_run):
     before = cached_run(SCALE_TO_ZERO)
     after = cached_run({**SCALE_TO_ZERO, "modelId": "gpt2", "instanceType": "ml.g5.xlarge"})
