@@ -1,4 +1,4 @@
-"""The proxy's settings, read from the environment of DESIGN.md and checked once per request."""
+"""The proxy's settings, read from the environment of docs/design.md ("Proxy environment"), checked once per request."""
 
 from __future__ import annotations
 

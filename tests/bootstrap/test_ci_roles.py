@@ -344,10 +344,9 @@ def test_every_policy_document_is_valid_and_names_real_actions(run_bootstrap, co
                 assert verb in operations, f"{name}: {action} is not an operation of {prefix}"
 
 
-# -- README's set-up steps match the program --------------------------------------------------------------
+# -- docs/ci.md's set-up steps match the program -----------------------------------------------------------
 
-README_CI = (BOOTSTRAP.parent / "README.md").read_text().split("## Continuous integration and deployment", 1)[1]
-README_CI = README_CI.split("\n## ", 1)[0]
+README_CI = (BOOTSTRAP.parent / "docs" / "ci.md").read_text()
 
 
 def test_readme_sets_the_workflow_variables_from_the_bootstrap_outputs(run):

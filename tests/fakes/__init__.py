@@ -20,7 +20,7 @@ FAKE_AWS = {
 }
 
 
-# Every variable the proxy reads (DESIGN.md's proxy environment), and AWS's own that would steer boto3
+# Every variable the proxy reads (docs/design.md, "Proxy environment"), and AWS's own that would steer boto3
 # elsewhere: cleared before a test sets its own, so a developer's shell cannot change what a test sees.
 PROXY_VARIABLES = (
     "SAGEMAKER_ENDPOINT_NAME",
