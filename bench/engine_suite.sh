@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Times the engine suite as CI runs it, vLLM's start included (the figure README quotes).
+# Times the engine suite as CI runs it, vLLM's start included (the figure docs/benchmarks.md quotes).
 #   bash bench/engine_suite.sh          # with vLLM's and torch's compile caches as they are
 #   bash bench/engine_suite.sh --cold   # with empty compile caches, as on a new machine
 # Installs the engine first if needed (not timed). Prints one line: wall time, cores, cache.

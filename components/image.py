@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pulumi
 
-# The vLLM DLC for SageMaker, pinned: a new tag is a deliberate change (README lists the pinned one).
+# The vLLM DLC for SageMaker, pinned: a new tag is a deliberate change (docs/design.md names its vLLM version).
 VLLM_DLC_REPOSITORY = "vllm"
 VLLM_DLC_TAG = "0.27.1-gpu-py312-cu130-ubuntu22.04-sagemaker"
 # CUDA 13 images need the inference AMI whose driver supports them: al2023-…-gpu-4-1 has NVIDIA driver 580

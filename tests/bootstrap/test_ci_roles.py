@@ -346,22 +346,20 @@ def test_every_policy_document_is_valid_and_names_real_actions(run_bootstrap, co
 
 # -- docs/ci.md's set-up steps match the program -----------------------------------------------------------
 
-README_CI = (BOOTSTRAP.parent / "docs" / "ci.md").read_text()
+CI_DOC = (BOOTSTRAP.parent / "docs" / "ci.md").read_text()
 
 
-def test_readme_sets_the_workflow_variables_from_the_bootstrap_outputs(run):
-    commands = dict(re.findall(r"gh variable set (\w+) --body \"\$\(pulumi stack output (\w+)\)\"", README_CI))
+def test_ci_doc_sets_the_workflow_variables_from_the_bootstrap_outputs(run):
+    commands = dict(re.findall(r"gh variable set (\w+) --body \"\$\(pulumi stack output (\w+)\)\"", CI_DOC))
     assert commands == {"AWS_ROLE_ARN": "deployRoleArn", "AWS_PREVIEW_ROLE_ARN": "previewRoleArn"}
     assert set(commands.values()) <= set(run.outputs)
     workflows = "".join(p.read_text() for p in (BOOTSTRAP.parent / ".github" / "workflows").glob("*.yml"))
     assert all(f"vars.{variable}" in workflows for variable in commands)
 
 
-def test_readme_lists_every_bootstrap_config_key():
+def test_ci_doc_lists_every_bootstrap_config_key():
     keys = set(yaml.safe_load((BOOTSTRAP / "Pulumi.yaml").read_text())["config"])
     listed = {
-        key
-        for row in re.findall(r"^\| (`[^|]+) \|", README_CI, flags=re.MULTILINE)
-        for key in re.findall(r"`(\w+)`", row)
+        key for row in re.findall(r"^\| (`[^|]+) \|", CI_DOC, flags=re.MULTILINE) for key in re.findall(r"`(\w+)`", row)
     }
     assert keys <= listed, keys - listed
