@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import os
+import stat
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ STREAMING_TIMEOUT_SECONDS = 900
 # The managed Python runtime starts our streaming Runtime API loop through this wrapper (see lambda_runtime.py).
 EXEC_WRAPPER = "/var/task/openai_proxy/bootstrap"
 EXECUTABLES = frozenset({"bootstrap"})
+# The zip "version made by" host system whose external attributes are Unix modes (APPNOTE.TXT 4.4.2).
+ZIP_CREATED_BY_UNIX = 3
 # More memory is more CPU: a faster cold start (boto3 import) and JSON work, for little money.
 MEMORY_MB = 512
 # Lambda keeps at least this many of the account's concurrent executions unreserved (PutFunctionConcurrency).
@@ -105,8 +108,10 @@ def package_zip_bytes(package_dir: Path = PROXY_PACKAGE) -> bytes:
         for path in package_files(package_dir):
             entry = zipfile.ZipInfo(f"openai_proxy/{path.relative_to(package_dir).as_posix()}", (1980, 1, 1, 0, 0, 0))
             entry.compress_type = zipfile.ZIP_DEFLATED
+            # Unix modes count only in an entry made "by Unix" (3); zipfile says MS-DOS (0) on Windows.
+            entry.create_system = ZIP_CREATED_BY_UNIX
             mode = 0o755 if path.name in EXECUTABLES else 0o644
-            entry.external_attr = (0o100000 | mode) << 16  # a regular file with these permissions
+            entry.external_attr = (stat.S_IFREG | mode) << 16  # a regular file with these permissions
             bundle.writestr(entry, path.read_bytes())
     return buffer.getvalue()
 

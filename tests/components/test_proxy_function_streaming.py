@@ -1,7 +1,10 @@
 """ProxyFunction with apiStreaming: the streaming runtime through the exec wrapper, 15 minutes, bootstrap executable."""
 
+import io
+import shutil
 import stat
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -13,6 +16,7 @@ from components.proxy_function import (
     PROXY_PACKAGE,
     STREAMING_HANDLER,
     package_files,
+    package_zip_bytes,
     proxy_zip,
     streaming_invoke_arn,
 )
@@ -75,6 +79,26 @@ def test_unzip_restores_bootstrap_as_an_executable(tmp_path):
     assert wrapper.stat().st_mode & stat.S_IXUSR
     result = subprocess.run(["sh", "-n", str(wrapper)], capture_output=True, check=False)
     assert result.returncode == 0
+
+
+@pytest.mark.parametrize("platform", ["linux", "win32"])
+def test_the_zip_says_it_was_made_by_unix_on_any_platform_so_bootstrap_stays_executable(monkeypatch, platform):
+    # zipfile marks entries made on Windows as MS-DOS (create_system 0), and unzip then ignores their Unix modes.
+    monkeypatch.setattr(sys, "platform", platform)
+    with zipfile.ZipFile(io.BytesIO(package_zip_bytes())) as bundle:
+        entry = bundle.getinfo("openai_proxy/bootstrap")
+    assert entry.create_system == 3
+    assert entry.external_attr >> 16 == stat.S_IFREG | 0o755
+
+
+def test_unzip_makes_bootstrap_executable_from_a_zip_built_on_windows(monkeypatch, tmp_path):
+    unzip = shutil.which("unzip")
+    assert unzip, "unzip (Info-ZIP) is installed by .ci/run"
+    monkeypatch.setattr(sys, "platform", "win32")
+    (tmp_path / "code.zip").write_bytes(package_zip_bytes())
+    subprocess.run([unzip, "-q", str(tmp_path / "code.zip"), "-d", str(tmp_path / "task")], check=True)
+    mode = (tmp_path / "task" / "openai_proxy" / "bootstrap").stat().st_mode
+    assert stat.S_IMODE(mode) == 0o755
 
 
 def test_the_zip_is_reproducible(tmp_path):
