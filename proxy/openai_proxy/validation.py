@@ -286,7 +286,11 @@ def _as_int(value: Any) -> int | None:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    """A JSON number: any integer, however long (compared exactly, never turned into a float, which
+    overflows past 1e308), or a finite float."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
 
 
 def _number(data: dict, name: str, low: float, high: float) -> float | None:
