@@ -1,4 +1,4 @@
-"""The UI's front door: a CloudFront distribution (https, nothing cached) and, for a narrow
+"""The UI's front door: a CloudFront distribution (https, nothing cached, security headers) and, for a narrow
 uiAllowedCidr, a WAF web ACL that admits only that range.
 
 CloudFront reaches the host over HTTP on its public DNS name, adding a secret header that the
@@ -23,6 +23,11 @@ CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
 # Every viewer header, cookie and query string (WebSocket handshakes included), Host excepted: the
 # origin is addressed by its own name.
 ALL_VIEWER_EXCEPT_HOST_HEADER = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
+# Managed-SecurityHeadersPolicy: HSTS (max-age one year), X-Content-Type-Options nosniff, X-Frame-Options
+# SAMEORIGIN, Referrer-Policy strict-origin-when-cross-origin, X-XSS-Protection; no Content-Security-Policy,
+# and an origin's own header wins (nosniff excepted). ID from "Use managed response headers policies":
+# https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/using-managed-response-headers-policies.html
+SECURITY_HEADERS = "67f7725c-6f97-4210-82d7-5512b31e9d03"
 ALL_METHODS = ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"]
 ORIGIN_READ_TIMEOUT = 60  # seconds; CloudFront's most without a quota increase
 WAF_REGION = "us-east-1"  # a CLOUDFRONT-scoped web ACL lives in us-east-1
@@ -91,6 +96,7 @@ def ui_edge(
             "cached_methods": ["GET", "HEAD"],
             "cache_policy_id": CACHING_DISABLED,
             "origin_request_policy_id": ALL_VIEWER_EXCEPT_HOST_HEADER,
+            "response_headers_policy_id": SECURITY_HEADERS,
             "compress": False,  # only cached responses are compressed, and nothing is cached
         },
         restrictions={"geo_restriction": {"restriction_type": "none"}},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import botocore.session
 import pytest
 
 from tests.components.test_chat_ui_host import deploy_host, ingress, user_data
@@ -76,6 +77,16 @@ def test_nothing_is_cached_and_every_method_websockets_included_reaches_the_host
     assert sorted(behaviour["allowedMethods"]) == sorted(["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"])
     assert behaviour["viewerProtocolPolicy"] == "redirect-to-https"
     assert "orderedCacheBehaviors" not in distribution(deploy_host(pulumi_mocks))
+
+
+def test_every_answer_carries_hsts_and_the_usual_security_headers(pulumi_mocks):
+    behaviour = distribution(deploy_host(pulumi_mocks))["defaultCacheBehavior"]
+
+    # Managed-SecurityHeadersPolicy: HSTS, nosniff, X-Frame-Options SAMEORIGIN, a referrer policy, and no
+    # Content-Security-Policy that could block OpenWebUI's inline scripts.
+    assert behaviour["responseHeadersPolicyId"] == "67f7725c-6f97-4210-82d7-5512b31e9d03"
+    members = botocore.session.get_session().get_service_model("cloudfront").shape_for("DefaultCacheBehavior").members
+    assert "ResponseHeadersPolicyId" in members  # the field CloudFront's API reads it from
 
 
 def test_the_ui_port_admits_cloudfront_s_origin_facing_servers_only(pulumi_mocks):
