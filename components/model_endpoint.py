@@ -288,6 +288,7 @@ class ModelEndpoint(pulumi.ComponentResource):
                 startup_timeout_seconds=STARTUP_HEALTH_CHECK_TIMEOUT_SECONDS,
                 model_data_download_timeout_seconds=variant.model_data_download_timeout_in_seconds,
                 invocations_per_copy_target=args.invocations_per_instance_target,
+                aws_region=region,
                 parent=self,
             )
             self.inference_component_name, self._component_arn = component.name, component.arn

@@ -16,6 +16,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_aws_native as aws_native
 
+from components.native_provider import aws_native_provider
+
 # GPUs per instance: AWS's instance type pages (aws.amazon.com/ec2/instance-types/g4, g5, g6, g6e, p4, p5),
 # the same hardware SageMaker sells as ml.<type>. A copy takes every GPU, so one copy fills one instance.
 GPUS_BY_INSTANCE_TYPE: dict[str, int] = {
@@ -121,6 +123,8 @@ class ScalingComponent:
     """The inference component serving the endpoint's Model, with its logs and its scaling to and from zero."""
 
     component: aws_native.sagemaker.InferenceComponent
+    provider: aws_native.Provider
+    """The aws-native provider every aws-native resource of the stack is created with."""
     name: pulumi.Output[str]
     arn: pulumi.Output[str]
 
@@ -138,10 +142,12 @@ class ScalingComponent:
         startup_timeout_seconds: int,
         model_data_download_timeout_seconds: int | None,
         invocations_per_copy_target: float,
+        aws_region: str,
         parent: pulumi.Resource,
     ) -> None:
         child = pulumi.ResourceOptions(parent=parent)
         gpus = gpus_of(instance_type)
+        self.provider = aws_native_provider(f"{name}-aws-native", aws_region=aws_region, parent=parent)
         self.component = aws_native.sagemaker.InferenceComponent(
             f"{name}-component",
             inference_component_name=component_name,
@@ -160,7 +166,10 @@ class ScalingComponent:
             runtime_config=aws_native.sagemaker.InferenceComponentRuntimeConfigArgs(copy_count=1),
             # Application Auto Scaling owns the copy count after creation; an update must not reset it.
             opts=pulumi.ResourceOptions(
-                parent=parent, depends_on=[log_group], ignore_changes=["runtimeConfig.copyCount"]
+                parent=parent,
+                provider=self.provider,
+                depends_on=[log_group],
+                ignore_changes=["runtimeConfig.copyCount"],
             ),
         )
         self.name = self.component.inference_component_name

@@ -15,7 +15,7 @@ API (for any test under tests/):
 - `ProgramRun.resources` (list of `Registered`: `type`, `name`, `urn`, `parent` URN, resolved
   `inputs` (secrets revealed), `raw_inputs` (secret markers kept), `state` = inputs plus what the
   mocks computed, `outputs` registered by a component, `dependencies`, `property_dependencies`,
-  `delete_before_replace`),
+  `delete_before_replace`, `ignore_changes`, `provider`),
   `ProgramRun.of_type(type)`, `ProgramRun.one(type, name=None)`, `ProgramRun.children(component)`,
   `ProgramRun.outputs` (name → resolved value), `ProgramRun.secret_outputs` (names marked secret).
 - `stack_config` (fixture) → `stack_config("dev")`: Pulumi.dev.yaml's `config:` for `run_program`.
@@ -249,6 +249,7 @@ class RecordingMonitor(MockMonitor):
                 "property_dependencies": {key: list(deps.urns) for key, deps in request.propertyDependencies.items()},
                 "delete_before_replace": request.deleteBeforeReplace,
                 "ignore_changes": tuple(request.ignoreChanges),
+                "provider": request.provider,
             }
         return response
 
@@ -307,6 +308,8 @@ class Registered:
     """The `delete_before_replace` resource option."""
     ignore_changes: tuple[str, ...] = ()
     """The `ignore_changes` resource option: input paths a later `pulumi up` leaves as they are in AWS."""
+    provider: str = ""
+    """The explicit provider it registered with (`<provider urn>::<id>`); "" for the default provider."""
 
     def clear_text(self) -> list[str]:
         """Every string of the inputs that is not inside a secret: what Pulumi state stores in clear text."""
@@ -375,6 +378,7 @@ class PulumiMocks:
                     property_dependencies=reg["property_dependencies"],
                     delete_before_replace=reg["delete_before_replace"],
                     ignore_changes=reg["ignore_changes"],
+                    provider=reg["provider"],
                 )
             )
         return found

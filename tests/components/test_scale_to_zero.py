@@ -184,3 +184,28 @@ def test_every_instance_type_in_the_gpu_table_is_one_sagemaker_offers():
 def test_component_names_fit_sagemaker_s_limit():
     assert len(component_name_for("x" * 63)) <= 63
     assert component_name_for("sagemaker-llm-dev") == "sagemaker-llm-dev-model"
+
+
+def test_the_component_is_created_in_the_stack_s_region_with_its_profile(run_program, pulumi_mocks, monkeypatch):
+    # aws-native's default provider reads AWS_REGION / AWS_PROFILE only: a shell exporting another region
+    # must not move the model there.
+    monkeypatch.setenv("AWS_REGION", "us-west-2")
+    monkeypatch.setenv("AWS_PROFILE", "someone-else")
+    pulumi_mocks.mocks.region = "eu-west-1"
+    run = run_program({**SCALE_TO_ZERO, "aws:region": "eu-west-1", "aws:profile": "llm-deploy"})
+    (provider,) = run.of_type("pulumi:providers:aws-native")
+    assert (provider.inputs["region"], provider.inputs["profile"]) == ("eu-west-1", "llm-deploy")
+    native = [r for r in run.resources if r.type.startswith("aws-native:")]
+    assert native, "scaleToZero creates its inference component with aws-native"
+    for resource in native:
+        assert resource.provider.startswith(f"{provider.urn}::"), resource.name
+
+
+def test_without_aws_region_the_component_follows_the_aws_provider_s_region(run_program, pulumi_mocks, monkeypatch):
+    # The aws provider then took its region from the environment or the profile; aws-native takes the same.
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    pulumi_mocks.mocks.region = "ap-southeast-2"
+    run = run_program(SCALE_TO_ZERO)
+    (provider,) = run.of_type("pulumi:providers:aws-native")
+    assert provider.inputs["region"] == "ap-southeast-2"
+    assert "profile" not in provider.inputs
