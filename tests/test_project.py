@@ -42,6 +42,17 @@ def test_configuration_doc_shows_each_keys_type_and_default():
         assert default == _as_documented_default(schema["default"]), key
 
 
+def test_readme_keys_table_shows_project_config_keys_with_their_defaults():
+    # README's short table of the keys set first: | `key` (or `a` / `b`) | `default` | what for |
+    section = README.split("## The keys you will set first", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| ((?:`\w+`(?: / |, )?)+) \| `([^`]*)` \|", section, flags=re.MULTILINE)
+    assert rows
+    for keys, default in rows:
+        for key in re.findall(r"`(\w+)`", keys):
+            assert key in PROJECT["config"], key
+            assert default == _as_documented_default(PROJECT["config"][key]["default"]), key
+
+
 def test_every_config_key_has_a_default_so_a_new_stack_needs_no_setup():
     # Pulumi treats a typed key without a default as required: `pulumi up` would stop on it.
     missing = [key for key, schema in PROJECT["config"].items() if "default" not in schema]
