@@ -145,9 +145,37 @@ def _message(message: Any, where: str, dialect: str) -> dict:
             f"{where}.tool_call_id",
             "missing_required_parameter",
         )
-    if message.get("tool_calls") is not None and not isinstance(message["tool_calls"], list):
-        raise invalid_request(f"'{where}.tool_calls' must be an array.", f"{where}.tool_calls")
+    if message.get("tool_calls") is not None:
+        _tool_calls(message["tool_calls"], f"{where}.tool_calls")
     return {k: message.get(k) for k in MESSAGE_KEYS if message.get(k) is not None or k == "content"}
+
+
+def _tool_calls(calls: Any, where: str) -> None:
+    """An assistant's earlier tool calls, each as OpenAI (and vLLM's chat schema) require it: else vLLM
+    falls back to its completions schema and answers about `prompt_embeds` instead (FACTS.md)."""
+    if not isinstance(calls, list):
+        raise invalid_request(f"'{where}' must be an array.", where)
+    for j, call in enumerate(calls):
+        here = f"{where}[{j}]"
+        if not isinstance(call, dict):
+            raise invalid_request(
+                f"'{here}' must be an object {{'id', 'type': 'function', 'function': {{'name', 'arguments'}}}}.", here
+            )
+        if not isinstance(call.get("id"), str):
+            raise invalid_request(f"'{here}.id' must be a string.", f"{here}.id")
+        if call.get("type") != "function":
+            raise invalid_request(f"'{here}.type' must be 'function'.", f"{here}.type")
+        function = call.get("function")
+        if not isinstance(function, dict):
+            message = f"'{here}.function' must be an object with 'name' and 'arguments'."
+            raise invalid_request(message, f"{here}.function")
+        if not isinstance(function.get("name"), str):
+            raise invalid_request(f"'{here}.function.name' must be a string.", f"{here}.function.name")
+        if not isinstance(function.get("arguments"), str):
+            raise invalid_request(
+                f"'{here}.function.arguments' must be a string (the arguments as JSON text).",
+                f"{here}.function.arguments",
+            )
 
 
 def _content_parts(parts: list, where: str, dialect: str) -> None:
@@ -321,10 +349,13 @@ def _boolean(value: Any, name: str) -> bool:
     return value
 
 
-def _integer(value: Any, name: str) -> int:
+INT64 = (-(2**63), 2**63 - 1)  # vLLM's bounds for `seed` (torch.long); outside them its chat schema fails
+
+
+def _seed(value: Any, name: str) -> int:
     number = _as_int(value)
-    if number is None:
-        raise invalid_request(f"'{name}' must be an integer.", name)
+    if number is None or not INT64[0] <= number <= INT64[1]:
+        raise invalid_request(f"'{name}' must be an integer in [{INT64[0]}, {INT64[1]}].", name)
     return number
 
 
@@ -362,10 +393,15 @@ def _response_format(value: Any, name: str) -> dict:
     if kind in ("text", "json_object"):
         return value
     if kind == "json_schema":
+        where = f"{name}.json_schema"
         schema = value.get("json_schema")
-        if isinstance(schema, dict) and isinstance(schema.get("name"), str):
-            return value
-        raise invalid_request("'response_format.json_schema' must be an object with a 'name'.", f"{name}.json_schema")
+        if not isinstance(schema, dict) or not isinstance(schema.get("name"), str):
+            raise invalid_request(f"'{where}' must be an object with a 'name'.", where)
+        if schema.get("strict") is not None and not isinstance(schema["strict"], bool):
+            raise invalid_request(f"'{where}.strict' must be a boolean.", f"{where}.strict")
+        if schema.get("schema") is not None and not isinstance(schema["schema"], dict):
+            raise invalid_request(f"'{where}.schema' must be an object (a JSON Schema).", f"{where}.schema")
+        return value
     raise invalid_request("'response_format.type' must be 'text', 'json_object' or 'json_schema'.", f"{name}.type")
 
 
@@ -382,7 +418,7 @@ _CHAT_EXTRAS = {
     "tool_choice": _tool_choice,
     "parallel_tool_calls": _boolean,
     "response_format": _response_format,
-    "seed": _integer,
+    "seed": _seed,
     "presence_penalty": _ranged(-2, 2),
     "frequency_penalty": _ranged(-2, 2),
     "logit_bias": _logit_bias,
@@ -390,7 +426,7 @@ _CHAT_EXTRAS = {
     "top_logprobs": _ranged(0, 20, integer=True),
 }
 _TEXT_EXTRAS = {
-    "seed": _integer,
+    "seed": _seed,
     "presence_penalty": _ranged(-2, 2),
     "frequency_penalty": _ranged(-2, 2),
     "logit_bias": _logit_bias,

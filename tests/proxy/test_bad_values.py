@@ -60,3 +60,67 @@ def test_an_integer_too_long_for_python_to_read_is_a_400_too(proxy_env, local_pr
     text = '{"messages": [{"role": "user", "content": "Hi"}], "temperature": 1' + "0" * 5000 + "}"
     assert handler(api_event("POST", "/v1/chat/completions", text))["statusCode"] == 400
     assert local_request(local_proxy, "POST", "/v1/chat/completions", text.encode()).status == 400
+
+
+def answered(tool_calls: list) -> list[dict]:
+    """A chat whose assistant turn called tools, and the tool's answer."""
+    return [
+        {"role": "user", "content": "What time is it?"},
+        {"role": "assistant", "content": None, "tool_calls": tool_calls},
+        {"role": "tool", "tool_call_id": "call_1", "content": "noon"},
+    ]
+
+
+CALL = {"id": "call_1", "type": "function", "function": {"name": "clock", "arguments": "{}"}}
+SCHEMA = {"name": "answer", "schema": {"type": "object"}}
+
+# (body, the parameter named): what vLLM's chat schema refuses, where it then answers about `prompt_embeds`.
+BAD_FIELDS = [
+    ({"messages": HELLO, "seed": 2**63}, "seed"),
+    ({"messages": HELLO, "seed": -(2**63) - 1}, "seed"),
+    ({"messages": answered(["call_1"])}, "messages[1].tool_calls[0]"),
+    ({"messages": answered([{**CALL, "id": 1}])}, "messages[1].tool_calls[0].id"),
+    ({"messages": answered([{k: v for k, v in CALL.items() if k != "type"}])}, "messages[1].tool_calls[0].type"),
+    ({"messages": answered([{**CALL, "function": "clock"}])}, "messages[1].tool_calls[0].function"),
+    ({"messages": answered([{**CALL, "function": {"arguments": "{}"}}])}, "messages[1].tool_calls[0].function.name"),
+    (
+        {"messages": answered([{**CALL, "function": {"name": "clock", "arguments": {}}}])},
+        "messages[1].tool_calls[0].function.arguments",
+    ),
+    (
+        {"messages": HELLO, "response_format": {"type": "json_schema", "json_schema": {**SCHEMA, "strict": "yes"}}},
+        "response_format.json_schema.strict",
+    ),
+    (
+        {"messages": HELLO, "response_format": {"type": "json_schema", "json_schema": {**SCHEMA, "schema": [1]}}},
+        "response_format.json_schema.schema",
+    ),
+]
+
+
+@pytest.mark.parametrize(("body", "param"), BAD_FIELDS, ids=[p for _, p in BAD_FIELDS])
+def test_a_field_the_models_schema_refuses_is_a_400_naming_it(proxy_env, local_proxy, body, param):
+    for error in refused_everywhere(proxy_env, local_proxy, "/v1/chat/completions", body):
+        assert error["param"] == param
+        assert param.rsplit(".", 1)[-1].split("[")[0] in error["message"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"messages": HELLO, "seed": 2**63 - 1},
+        {"messages": HELLO, "seed": -(2**63)},
+        {"messages": answered([CALL])},
+        {"messages": HELLO, "response_format": {"type": "json_schema", "json_schema": {**SCHEMA, "strict": True}}},
+        {"messages": HELLO, "response_format": {"type": "json_schema", "json_schema": {"name": "answer"}}},
+    ],
+    ids=["seed-max", "seed-min", "tool-calls", "strict", "no-schema"],
+)
+def test_the_same_fields_within_bounds_reach_the_model_as_sent(proxy_env, body):
+    response = handler(api_event("POST", "/v1/chat/completions", body))
+
+    assert response["statusCode"] == 200, response["body"]
+    sent = proxy_env.requests[-1].json
+    for name in ("seed", "response_format"):
+        assert sent.get(name) == body.get(name)
+    assert sent["messages"] == body["messages"]
