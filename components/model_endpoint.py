@@ -57,7 +57,7 @@ class ModelEndpointArgs:
     scale_to_zero: bool = False
     """Serve the model as an inference component that scales to zero instances when idle (scale_to_zero.py)."""
     idle_minutes: int = 30
-    """With scale_to_zero: minutes without requests before the model scales to zero."""
+    """With scale_to_zero: the copies' scale-in cooldown in minutes; it spaces scale-ins after the first."""
     tool_call_parser: str = ""
     """vLLM tool-call parser (e.g. `hermes`); "" leaves tool calling off in the container."""
     model_data_kms_key_arn: str = ""

@@ -1,11 +1,12 @@
 """Scale to zero: the model as a SageMaker inference component whose copies, and so the endpoint's
-instances, drop to zero after idle minutes and come back on the first request.
+instances, drop to zero when idle and come back on the first request.
 
 SageMaker scales an endpoint to zero instances only when it hosts inference components and its
 variant has ManagedInstanceScaling.MinInstanceCount = 0 (AWS, "Scale an endpoint to zero instances").
-Four pieces do it: the endpoint config below, the component, a scale-in policy on an idle alarm,
-and a scale-out policy on the NoCapacityInvocationFailures alarm (SageMaker emits it for a request
-that finds no copy). Without the last one the endpoint scales to zero once and never answers again.
+Four pieces do it: the endpoint config below, the component, a target-tracking policy on invocations
+per copy that scales in to zero, and a step policy on the NoCapacityInvocationFailures alarm (SageMaker
+emits it for a request that finds no copy). Without the last one the endpoint scales to zero once and
+never answers again.
 """
 
 from __future__ import annotations
@@ -191,48 +192,29 @@ class ScalingComponent:
         }
         dimensions = {"InferenceComponentName": self.name}
 
-        scale_in = aws.appautoscaling.Policy(
-            f"{name}-scale-in-when-idle",
-            policy_type="StepScaling",
-            step_scaling_policy_configuration=aws.appautoscaling.PolicyStepScalingPolicyConfigurationArgs(
-                adjustment_type="ExactCapacity",
-                metric_aggregation_type="Maximum",
-                step_adjustments=[
-                    aws.appautoscaling.PolicyStepScalingPolicyConfigurationStepAdjustmentArgs(
-                        metric_interval_upper_bound="0", scaling_adjustment=0
-                    )
-                ],
+        # AWS's documented pair: this scales in, to zero; the step policy below scales out from zero
+        # (https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-auto-scaling-zero-instances.html).
+        # Idleness is Application Auto Scaling's own scale-in alarm (15 one-minute datapoints under 90 % of the
+        # target); ScaleInCooldown only spaces later scale-ins, and a scale-out ends it
+        # (https://docs.aws.amazon.com/autoscaling/application/userguide/target-tracking-scaling-policy-overview.html).
+        aws.appautoscaling.Policy(
+            f"{name}-copies-follow-invocations",
+            policy_type="TargetTrackingScaling",
+            target_tracking_scaling_policy_configuration=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationArgs(
+                # At most one copy: the target only says what idle is, and AWS's 1 means "not one request a minute".
+                target_value=1.0 if max_instance_count == 1 else invocations_per_copy_target,
+                predefined_metric_specification=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecificationArgs(
+                    predefined_metric_type="SageMakerInferenceComponentInvocationsPerCopy",
+                ),
+                scale_in_cooldown=idle_minutes * 60,
+                scale_out_cooldown=SCALE_OUT_COOLDOWN_SECONDS,
             ),
             opts=child,
             **on_target,
         )
-        # Idle: no invocation and no request waiting for capacity for idle_minutes in a row. Counting the
-        # waiting requests keeps a model that is waking up from being put back to sleep.
-        aws.cloudwatch.MetricAlarm(
-            f"{name}-idle",
-            alarm_description=pulumi.Output.format(
-                "{0}: no requests for {1} minutes; scale the model to zero copies.", self.name, idle_minutes
-            ),
-            comparison_operator="LessThanThreshold",
-            threshold=1,
-            evaluation_periods=idle_minutes,
-            datapoints_to_alarm=idle_minutes,
-            treat_missing_data="breaching",
-            metric_queries=[
-                _metric_query("invocations", "Invocations", dimensions),
-                _metric_query("waiting", "NoCapacityInvocationFailures", dimensions),
-                aws.cloudwatch.MetricAlarmMetricQueryArgs(
-                    id="requests",
-                    expression="FILL(invocations, 0) + FILL(waiting, 0)",
-                    label="Requests, answered or waiting",
-                    return_data=True,
-                ),
-            ],
-            alarm_actions=[scale_in.arn],
-            opts=child,
-        )
 
-        # Exactly one copy, not one more: requests keep failing (and the alarm keeps firing) while it starts.
+        # Exactly one copy, not one more (AWS's example adds one): requests keep failing, and the alarm firing,
+        # while it starts.
         scale_out = aws.appautoscaling.Policy(
             f"{name}-scale-out-from-zero",
             policy_type="StepScaling",
@@ -265,35 +247,3 @@ class ScalingComponent:
             alarm_actions=[scale_out.arn],
             opts=child,
         )
-
-        if max_instance_count > 1:  # more copies (one per instance) under load; scaling in is the idle alarm's
-            aws.appautoscaling.Policy(
-                f"{name}-copies-follow-load",
-                policy_type="TargetTrackingScaling",
-                target_tracking_scaling_policy_configuration=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationArgs(
-                    target_value=invocations_per_copy_target,
-                    predefined_metric_specification=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecificationArgs(
-                        predefined_metric_type="SageMakerInferenceComponentInvocationsPerCopy",
-                    ),
-                    disable_scale_in=True,
-                    scale_out_cooldown=SCALE_OUT_COOLDOWN_SECONDS,
-                ),
-                opts=child,
-                **on_target,
-            )
-
-
-def _metric_query(
-    query_id: str, metric_name: str, dimensions: dict[str, pulumi.Input[str]]
-) -> aws.cloudwatch.MetricAlarmMetricQueryArgs:
-    return aws.cloudwatch.MetricAlarmMetricQueryArgs(
-        id=query_id,
-        metric=aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
-            namespace="AWS/SageMaker",
-            metric_name=metric_name,
-            dimensions=dimensions,
-            stat="Sum",
-            period=COPY_METRIC_PERIOD_SECONDS,
-        ),
-        return_data=False,
-    )

@@ -158,3 +158,26 @@ def test_scalable_targets_match_the_application_autoscaling_api(run):
         assert target.inputs["scalableDimension"] in _shape("application-autoscaling", "ScalableDimension").enum
         resource_id = _member("application-autoscaling", "RegisterScalableTargetRequest", "ResourceId")
         assert _in_range(len(target.inputs["resourceId"]), resource_id)
+
+
+def test_scaling_policies_match_the_application_autoscaling_api(run):
+    for policy in run.of_type("aws:appautoscaling/policy:Policy"):
+        assert policy.inputs["policyType"] in _shape("application-autoscaling", "PolicyType").enum
+        tracking = policy.inputs.get("targetTrackingScalingPolicyConfiguration")
+        if tracking:
+            metric = tracking["predefinedMetricSpecification"]["predefinedMetricType"]
+            assert metric in _shape("application-autoscaling", "MetricType").enum
+            assert tracking["scaleInCooldown"] >= 0 and tracking["scaleOutCooldown"] >= 0
+        step = policy.inputs.get("stepScalingPolicyConfiguration")
+        if step:
+            assert step["adjustmentType"] in _shape("application-autoscaling", "AdjustmentType").enum
+            assert step["metricAggregationType"] in _shape("application-autoscaling", "MetricAggregationType").enum
+
+
+def test_alarms_match_the_cloudwatch_api(run):
+    for alarm in run.of_type("aws:cloudwatch/metricAlarm:MetricAlarm"):
+        assert alarm.inputs["comparisonOperator"] in _shape("cloudwatch", "ComparisonOperator").enum
+        if "statistic" in alarm.inputs:
+            assert alarm.inputs["statistic"] in _shape("cloudwatch", "Statistic").enum
+        # PutMetricAlarm documents these four; the API model types TreatMissingData as a free string.
+        assert alarm.inputs.get("treatMissingData", "missing") in {"breaching", "notBreaching", "ignore", "missing"}

@@ -64,28 +64,37 @@ def test_copies_scale_between_zero_and_the_instance_maximum(cached_run):
     assert (target.inputs["minCapacity"], target.inputs["maxCapacity"]) == (0, 3)
     (variant,) = run.one(CONFIG).inputs["productionVariants"]
     assert variant["managedInstanceScaling"]["maxInstanceCount"] == 3
-    load = _by_suffix(run.of_type(POLICY), "copies-follow-load").inputs
-    metric = load["targetTrackingScalingPolicyConfiguration"]["predefinedMetricSpecification"]
-    assert metric["predefinedMetricType"] == "SageMakerInferenceComponentInvocationsPerCopy"
 
 
-def test_idle_minutes_without_requests_scale_the_model_to_zero_copies(run):
-    policy = _by_suffix(run.of_type(POLICY), "scale-in-when-idle")
-    step = policy.inputs["stepScalingPolicyConfiguration"]
-    assert step["adjustmentType"] == "ExactCapacity"
-    assert step["stepAdjustments"] == [{"metricIntervalUpperBound": "0", "scalingAdjustment": 0}]
-    alarm = _by_suffix(run.of_type(ALARM), "idle").inputs
-    assert alarm["alarmActions"] == [policy.state["arn"]]
-    assert alarm["evaluationPeriods"] == 20 and alarm["datapointsToAlarm"] == 20  # idleMinutes, one a minute
-    assert alarm["comparisonOperator"] == "LessThanThreshold" and alarm["threshold"] == 1
-    assert alarm["treatMissingData"] == "breaching"  # no datapoint at all is what idle looks like
-    queries = {q["id"]: q for q in alarm["metricQueries"]}
-    name = run.one(COMPONENT).inputs["inferenceComponentName"]
-    for query_id, metric_name in (("invocations", "Invocations"), ("waiting", "NoCapacityInvocationFailures")):
-        metric = queries[query_id]["metric"]
-        assert (metric["namespace"], metric["metricName"], metric["period"]) == ("AWS/SageMaker", metric_name, 60)
-        assert metric["dimensions"] == {"InferenceComponentName": name}
-    assert queries["requests"]["returnData"] is True  # a model waking up is not idle
+def _tracking(run):
+    (policy,) = [p for p in run.of_type(POLICY) if p.inputs["policyType"] == "TargetTrackingScaling"]
+    return policy
+
+
+def test_idle_copies_scale_in_to_zero_by_aws_s_target_tracking_on_invocations_per_copy(run):
+    # AWS's documented scale-in: target tracking on SageMakerInferenceComponentInvocationsPerCopy, the scalable
+    # target's minimum 0; no alarm of ours decides that the model is idle.
+    policy = _tracking(run)
+    assert policy.inputs["resourceId"] == run.one(TARGET).inputs["resourceId"]
+    assert run.one(TARGET).inputs["minCapacity"] == 0
+    config = policy.inputs["targetTrackingScalingPolicyConfiguration"]
+    assert config["predefinedMetricSpecification"] == {
+        "predefinedMetricType": "SageMakerInferenceComponentInvocationsPerCopy"
+    }
+    assert config["targetValue"] == 1  # one copy at most: idle is "not one request a minute", as AWS's example
+    assert not config.get("disableScaleIn", False)
+    assert config["scaleInCooldown"] == 20 * 60  # idleMinutes
+    alarms = [a.inputs for a in run.of_type(ALARM)]
+    assert [a["metricName"] for a in alarms] == ["NoCapacityInvocationFailures"]
+    assert all(a.get("treatMissingData") != "breaching" for a in alarms)  # no datapoint is never a reason to act
+
+
+def test_more_copies_follow_the_load_and_go_again_by_the_same_policy(cached_run):
+    run = cached_run({**SCALE_TO_ZERO, "maxInstanceCount": 3})
+    config = _tracking(run).inputs["targetTrackingScalingPolicyConfiguration"]
+    assert config["targetValue"] == 30  # invocations a minute one copy of an LLM answers
+    assert not config.get("disableScaleIn", False)
+    assert config["scaleInCooldown"] == 20 * 60
 
 
 def test_a_request_that_finds_no_copy_starts_one(run):
