@@ -5,41 +5,11 @@ Tests read them without AWS; `ci_roles.CiRoles` turns them into resources.
 
 from __future__ import annotations
 
+from preview_actions import preview_actions
+
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 # The audience aws-actions/configure-aws-credentials asks GitHub for.
 AUDIENCE = "sts.amazonaws.com"
-
-# What `pulumi preview --refresh=false` asks AWS: the program's lookups (provider functions); the engine
-# diffs against state without reading the resources. One row per function the program may call; a test
-# runs the program and fails on a function missing here. Functions the provider answers itself map to ().
-PREVIEW_LOOKUPS: dict[str, tuple[str, ...]] = {
-    "aws:index/getRegion:getRegion": (),
-    "aws:index/getPartition:getPartition": (),
-    "aws:index/getCallerIdentity:getCallerIdentity": (),  # sts:GetCallerIdentity needs no permission
-    "aws:iam/getPolicyDocument:getPolicyDocument": (),
-    "aws:ec2/getVpc:getVpc": ("ec2:DescribeVpcs",),
-    "aws:ec2/getSubnet:getSubnet": ("ec2:DescribeSubnets",),
-    "aws:ec2/getSubnets:getSubnets": ("ec2:DescribeSubnets",),
-    "aws:ec2/getAmi:getAmi": ("ec2:DescribeImages",),
-    "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings": ("ec2:DescribeInstanceTypeOfferings",),
-    "aws:ec2/getManagedPrefixList:getManagedPrefixList": (
-        "ec2:DescribeManagedPrefixLists",
-        "ec2:GetManagedPrefixListEntries",
-    ),
-    "aws:ssm/getParameter:getParameter": ("ssm:GetParameter",),  # AWS's public parameters only, see below
-    "aws:cloudfront/getCachePolicy:getCachePolicy": ("cloudfront:ListCachePolicies", "cloudfront:GetCachePolicy"),
-    "aws:cloudfront/getOriginRequestPolicy:getOriginRequestPolicy": (
-        "cloudfront:ListOriginRequestPolicies",
-        "cloudfront:GetOriginRequestPolicy",
-    ),
-    "aws:cloudfront/getResponseHeadersPolicy:getResponseHeadersPolicy": (
-        "cloudfront:ListResponseHeadersPolicies",
-        "cloudfront:GetResponseHeadersPolicy",
-    ),
-}
-# What the program reads with boto3 itself at preview (components/aws_reads.py): the Lambda concurrency
-# quota, so a reserved concurrency the account cannot give stops the preview instead of `up` half-way.
-PREVIEW_DIRECT_READS: tuple[str, ...] = ("lambda:GetAccountSettings",)
 
 # The IAM services behind each pulumi-aws (or aws-native) module the stack creates resources in.
 # A test runs the program and fails on a module missing here.
@@ -161,21 +131,18 @@ def _state_statements(partition: str, state_bucket: str, *, write: bool) -> list
 
 
 def preview_policy(partition: str, state_bucket: str = "", kms_key_arn: str = "") -> dict:
-    """Read-only: the program's lookups, the stack's state and its secrets' key. Nothing that writes."""
-    lookups = sorted(
-        {a for actions in PREVIEW_LOOKUPS.values() for a in actions} - {"ssm:GetParameter"} | set(PREVIEW_DIRECT_READS)
-    )
+    """Read-only: what the program's preview calls (preview_actions), the stack's state and its secrets' key."""
+    # Describe/Get calls of EC2 and Lambda's account settings offer no resource-level scoping ("*").
     statements: list[dict] = [
-        # Describe/List calls of EC2 and CloudFront offer no resource-level scoping.
-        {"Sid": "ProgramLookups", "Effect": "Allow", "Action": lookups, "Resource": "*"},
         {
-            "Sid": "PublicParameters",
+            "Sid": "PreviewCalls" if resource == "*" else f"PreviewCallsScoped{index}",
             "Effect": "Allow",
-            "Action": "ssm:GetParameter",
-            "Resource": _public_parameters(partition),
-        },
-        *_state_statements(partition, state_bucket, write=False),
+            "Action": actions,
+            "Resource": resource.format(partition=partition),
+        }
+        for index, (resource, actions) in enumerate(preview_actions().items())
     ]
+    statements += _state_statements(partition, state_bucket, write=False)
     if kms_key_arn:
         statements.append(
             {"Sid": "DecryptStackSecrets", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": kms_key_arn}
