@@ -26,6 +26,7 @@ from openai_proxy.logs import log_request
 from openai_proxy.routes import PUBLIC, Call, Reply, resolve
 
 if TYPE_CHECKING:
+    from openai_proxy.generation import GenerationReport
     from openai_proxy.lambda_runtime import StreamingResponse
 
 
@@ -82,6 +83,7 @@ class Exchange:
         # The request id first: a request refused while its event is read (bad body) still names it.
         self.request = HttpRequest("", "", request_id=request_id_of(event, context))
         self.route, self.call, self.error = None, None, None
+        self.first_event_ms: float | None = None
         try:
             self.request = parse_event(event, context)
             self.route, function, param = resolve(self.request.method, self.request.path)
@@ -97,6 +99,8 @@ class Exchange:
                     )
             check_json_text(self.request.body)  # before any route can echo a field of it
             self.reply = function(self.call)
+            if not isinstance(self.reply.body, dict | bytes):  # a stream: time its first event for the log
+                self.reply.body = self._noting_first_event(self.reply.body)
         except ApiError as exc:
             self.reply = self._error_reply(exc)
         except Exception as exc:
@@ -140,7 +144,8 @@ class Exchange:
         return b"data: " + json_bytes(body) + b"\n\n"
 
     def finish(self) -> None:
-        """Write the one log line of this request (counts and timings only)."""
+        """Write the one log line of this request (counts and timings only); on the generation routes it also
+        carries the proxy's CloudWatch metrics (request_metrics.py)."""
         report = self.call.report if self.call else None
         usage = (self.call.usage if self.call else None) or {}
         error = self.error
@@ -159,7 +164,28 @@ class Exchange:
             if error
             else (report.error.code if report and report.error else None),
             error_detail=error.detail if error else None,
+            **self._metric_fields(report),
         )
+
+    def _metric_fields(self, report: GenerationReport | None) -> dict[str, Any]:
+        """What a generation route's line adds for the proxy's CloudWatch metrics; nothing on other routes."""
+        if self.route not in GENERATION_ROUTES:
+            return {}
+        server_error = self.error is not None and self.error.status >= 500
+        failed = self.reply.status >= 500 or server_error or bool(report and report.error)
+        return {
+            "with_metrics": True,
+            "model": self.settings.model_id,  # the proxy answers for this model only: one dimension value
+            "errors": int(failed),
+            "deadline_cuts": int(bool(report and report.cut_at_deadline)),
+            "time_to_first_token_ms": None if failed else self.first_event_ms,
+        }
+
+    def _noting_first_event(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        for chunk in chunks:
+            if self.first_event_ms is None and chunk.startswith(b"data: "):  # not a keep-alive comment
+                self.first_event_ms = round((time.perf_counter() - self.started) * 1000, 1)
+            yield chunk
 
     def _unexpected(self, exc: Exception) -> ApiError:
         import traceback  # only on this rare path: it costs ~20 ms at import
@@ -190,6 +216,7 @@ def allowed_methods(path: str) -> list[str]:
 
 
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+GENERATION_ROUTES = frozenset({"/v1/chat/completions", "/v1/completions"})  # the routes whose lines carry metrics
 
 
 __all__ = ["Exchange", "handler", "stream_handler"]
