@@ -4,10 +4,11 @@ import pulumi
 
 from components.chat_api import ChatApi, ChatApiArgs
 from components.model_endpoint import ModelEndpoint, ModelEndpointArgs
-from components.proxy_function import ProxyFunction, ProxyFunctionArgs
+from components.proxy_function import ProxyFunction, ProxyFunctionArgs, require_concurrency_quota
 from components.settings import load_settings
 
 settings = load_settings()
+require_concurrency_quota(settings.api_max_concurrency)  # before any resource, at preview and at up
 
 endpoint = ModelEndpoint("model", ModelEndpointArgs.from_settings(settings))
 proxy = ProxyFunction(

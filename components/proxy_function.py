@@ -154,10 +154,6 @@ class ProxyFunction(pulumi.ComponentResource):
     def __init__(self, name: str, args: ProxyFunctionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sagemaker-llm:index:ProxyFunction", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        if args.max_concurrency and pulumi.runtime.is_dry_run():
-            region = aws.get_region(opts=pulumi.InvokeOptions(parent=self)).region
-            check_reserved_concurrency(args.max_concurrency, aws_reads.lambda_concurrency_limit(region), region)
-
         if args.api_key is None:
             generated = random.RandomPassword(f"{name}-api-key", length=48, special=False, opts=child)
             api_key = generated.result
@@ -279,8 +275,20 @@ class ConcurrencyQuotaError(pulumi.RunError):
     """The account's Lambda quota cannot give the proxy its reserved concurrency; printed without a traceback."""
 
 
+def require_concurrency_quota(max_concurrency: int) -> None:
+    """Stop `pulumi preview` and `pulumi up` alike, before the program creates anything, when the account's Lambda
+    quota cannot give the proxy `max_concurrency` (0: none reserved, nothing to check).
+
+    Not only at preview: pulumi/actions runs `up --skip-preview`. Called before the first resource, as a failed
+    `up` would otherwise leave what it had already started (roles, logs, the endpoint) behind.
+    """
+    if max_concurrency:
+        region = aws.get_region().region
+        check_reserved_concurrency(max_concurrency, aws_reads.lambda_concurrency_limit(region), region)
+
+
 def check_reserved_concurrency(requested: int, limit: int | None, region: str) -> None:
-    """Stop at preview when `requested` can never be reserved under the account's quota `limit` (None: unknown).
+    """Stop the run when `requested` can never be reserved under the account's quota `limit` (None: unknown).
 
     New accounts may have a quota of 10 or 50, where any reservation fails half-way through `pulumi up`.
     """

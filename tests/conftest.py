@@ -15,9 +15,11 @@ API (for any test under tests/):
 - `ProgramRun.resources` (list of `Registered`: `type`, `name`, `urn`, `parent` URN, resolved
   `inputs` (secrets revealed), `raw_inputs` (secret markers kept), `state` = inputs plus what the
   mocks computed, `outputs` registered by a component, `dependencies`, `property_dependencies`,
-  `delete_before_replace`, `ignore_changes`, `provider`),
+  `delete_before_replace`, `retain_on_delete`, `ignore_changes`, `provider`),
   `ProgramRun.of_type(type)`, `ProgramRun.one(type, name=None)`, `ProgramRun.children(component)`,
   `ProgramRun.outputs` (name → resolved value), `ProgramRun.secret_outputs` (names marked secret).
+- `no_aws_account` (autouse fixture): `components.aws_reads.client` raises NoCredentialsError, so the
+  program's own boto3 reads answer None (unknown) offline.
 - `stack_config` (fixture) → `stack_config("dev")`: Pulumi.dev.yaml's `config:` for `run_program`.
 - `PulumiMocks.configure(config)`: set the config only (for `load_settings()` tests).
 - `Registered.clear_text()`: every string of its inputs outside a secret (what state holds in clear).
@@ -85,6 +87,16 @@ def _api_state(args: MockResourceArgs, name: str) -> dict[str, Any]:
     }
 
 
+def _rest_api_state(args: MockResourceArgs, name: str) -> dict[str, Any]:
+    api_id = "rest" + _short_hash(name)
+    return {"id": api_id, "executionArn": f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{api_id}"}
+
+
+def _rest_stage_state(args: MockResourceArgs, name: str) -> dict[str, Any]:
+    api_id, stage = args.inputs["restApi"], args.inputs["stageName"]
+    return {"invokeUrl": f"https://{api_id}.execute-api.{REGION}.amazonaws.com/{stage}"}
+
+
 def _password_state(args: MockResourceArgs, name: str) -> dict[str, Any]:
     length = int(args.inputs.get("length", 16))
     return {"result": ("mock" + hashlib.sha256(name.encode()).hexdigest() * 4)[:length], "bcryptHash": "$2a$mock"}
@@ -125,6 +137,8 @@ class AwsMocks(pulumi.runtime.Mocks):
             "aws:cloudwatch/logGroup:LogGroup": lambda a, n: {"arn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{n}"},
             "aws:lambda/function:Function": _lambda_state,
             "aws:apigatewayv2/api:Api": _api_state,
+            "aws:apigateway/restApi:RestApi": _rest_api_state,
+            "aws:apigateway/stage:Stage": _rest_stage_state,
             "random:index/randomPassword:RandomPassword": _password_state,
             "aws:ec2/instance:Instance": _instance_state,
             "aws:ec2/eip:Eip": lambda a, n: {
@@ -248,6 +262,7 @@ class RecordingMonitor(MockMonitor):
                 "dependencies": list(request.dependencies),
                 "property_dependencies": {key: list(deps.urns) for key, deps in request.propertyDependencies.items()},
                 "delete_before_replace": request.deleteBeforeReplace,
+                "retain_on_delete": bool(request.retainOnDelete),
                 "ignore_changes": tuple(request.ignoreChanges),
                 "provider": request.provider,
             }
@@ -306,6 +321,8 @@ class Registered:
     """Input name → URNs that input's value came from (what a delete-before-replace of those cascades to)."""
     delete_before_replace: bool = False
     """The `delete_before_replace` resource option."""
+    retain_on_delete: bool = False
+    """The `retain_on_delete` resource option: `pulumi destroy` leaves the resource in AWS."""
     ignore_changes: tuple[str, ...] = ()
     """The `ignore_changes` resource option: input paths a later `pulumi up` leaves as they are in AWS."""
     provider: str = ""
@@ -377,6 +394,7 @@ class PulumiMocks:
                     dependencies=tuple(reg["dependencies"]),
                     property_dependencies=reg["property_dependencies"],
                     delete_before_replace=reg["delete_before_replace"],
+                    retain_on_delete=reg["retain_on_delete"],
                     ignore_changes=reg["ignore_changes"],
                     provider=reg["provider"],
                 )
@@ -417,6 +435,20 @@ def pulumi_mocks() -> Iterator[PulumiMocks]:
     pulumi.runtime.set_all_config({}, secret_keys=[])
     yield installed
     pulumi.runtime.set_all_config({}, secret_keys=[])
+
+
+@pytest.fixture(autouse=True)
+def no_aws_account(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The program's own boto3 reads (components/aws_reads.py) find no credentials, as with a role that has none:
+    no test reaches a real account. A test gives a read's answer by patching that read (or passing a client)."""
+    from botocore.exceptions import NoCredentialsError
+
+    from components import aws_reads
+
+    def no_credentials(service: str, region: str) -> Any:
+        raise NoCredentialsError()
+
+    monkeypatch.setattr(aws_reads, "client", no_credentials)
 
 
 @pytest.fixture

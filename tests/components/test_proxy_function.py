@@ -167,17 +167,28 @@ def test_zero_reserves_no_concurrency(run_program):
     assert run.one(FUNCTION).inputs["reservedConcurrentExecutions"] == -1
 
 
-def test_a_quota_too_small_for_the_reservation_stops_the_preview(run_program, pulumi_mocks, monkeypatch):
+@pytest.mark.parametrize("preview", [True, False], ids=["preview", "up --skip-preview"])
+def test_a_quota_too_small_for_the_reservation_stops_preview_and_up_before_anything_is_created(
+    run_program, pulumi_mocks, monkeypatch, preview
+):
     # A new account's quota may be 10: the reservation would fail half-way through `up`, after the endpoint.
-    monkeypatch.setattr(pulumi.runtime, "is_dry_run", lambda: True)
-    monkeypatch.setattr(aws_reads, "lambda_concurrency_limit", lambda region: 10)
+    # pulumi/actions deploys with `up --skip-preview`, so the check must not wait for a preview.
+    monkeypatch.setattr(pulumi.runtime, "is_dry_run", lambda: preview)
+    asked = []
+    monkeypatch.setattr(aws_reads, "lambda_concurrency_limit", lambda region: asked.append(region) or 10)
     with pytest.raises(ConcurrencyQuotaError) as caught:
         run_program({**API_ONLY, "modelId": "distilgpt2"})
     message = str(caught.value)
+    assert asked == ["us-east-1"]
     assert "quota in us-east-1 is 10" in message
     assert "at least 120" in message
     assert "pulumi config set apiMaxConcurrency 0" in message
-    assert not [r for r in pulumi_mocks.resources() if r.type == FUNCTION]
+    assert [r.type for r in pulumi_mocks.resources() if r.custom] == []  # no role, log group or endpoint left behind
+
+
+def test_without_a_reservation_the_quota_is_not_read(run_program, monkeypatch):
+    monkeypatch.setattr(aws_reads, "lambda_concurrency_limit", lambda region: pytest.fail("read the quota"))
+    run_program({**API_ONLY, "modelId": "distilgpt2", "apiMaxConcurrency": 0})
 
 
 @pytest.mark.parametrize(("limit", "requested"), [(1000, 20), (120, 20), (None, 20)])
