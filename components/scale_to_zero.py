@@ -17,41 +17,15 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_aws_native as aws_native
 
+from components.instance_gpus import gpus_of
 from components.native_provider import aws_native_provider
 
-# GPUs per instance: AWS's instance type pages (aws.amazon.com/ec2/instance-types/g4, g5, g6, g6e, p4, p5),
-# the same hardware SageMaker sells as ml.<type>. A copy takes every GPU, so one copy fills one instance.
-GPUS_BY_INSTANCE_TYPE: dict[str, int] = {
-    **{f"ml.g4dn.{size}": 1 for size in ("xlarge", "2xlarge", "4xlarge", "8xlarge", "16xlarge")},
-    "ml.g4dn.12xlarge": 4,
-    **{
-        f"ml.{family}.{size}": 1
-        for family in ("g5", "g6", "g6e")
-        for size in ("xlarge", "2xlarge", "4xlarge", "8xlarge", "16xlarge")
-    },
-    **{f"ml.{family}.{size}": 4 for family in ("g5", "g6", "g6e") for size in ("12xlarge", "24xlarge")},
-    **{f"ml.{family}.48xlarge": 8 for family in ("g5", "g6", "g6e", "p5", "p5e", "p5en")},
-    "ml.p4d.24xlarge": 8,
-    "ml.p4de.24xlarge": 8,
-}
 # A scheduling reservation, not a cap: vLLM still uses the instance's memory. SageMaker refuses a
 # copy that reserves more than the instance's schedulable share (measured on ml.g5.xlarge: 1024 MB
 # accepted, 4096 MB refused), so reserve little.
 MIN_MEMORY_MB = 1024
 COPY_METRIC_PERIOD_SECONDS = 60
 SCALE_OUT_COOLDOWN_SECONDS = 60
-
-
-def gpus_of(instance_type: str) -> int:
-    """GPUs on an instance type, or a clear error for one the table does not know."""
-    try:
-        return GPUS_BY_INSTANCE_TYPE[instance_type]
-    except KeyError:
-        known = ", ".join(sorted({t.rsplit(".", 1)[0] for t in GPUS_BY_INSTANCE_TYPE}))
-        raise ValueError(
-            f"scaleToZero: no GPU count is known for instance type {instance_type!r} "
-            f"(known families: {known}); pick one of those or set scaleToZero: false."
-        ) from None
 
 
 def component_name_for(endpoint_name: str) -> str:

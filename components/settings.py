@@ -21,6 +21,7 @@ import pulumi
 import yaml
 
 from components.image import parse_ecr_image
+from components.instance_gpus import GPUS_BY_INSTANCE_TYPE, known_families
 
 PROJECT_FILE = Path(__file__).resolve().parent.parent / "Pulumi.yaml"
 SECRET_KEYS = frozenset({"apiKey", "hfToken"})
@@ -442,6 +443,12 @@ def _round_two_problems(v: Mapping[str, Any]) -> list[str]:
         )
     if not 5 <= v["idleMinutes"] <= 1440:
         problems.append("idleMinutes: give 5 to 1440 minutes without requests before scaling to zero.")
+    offered = v["instanceType"] in sagemaker_instance_types()  # an unknown type has its own message
+    if v["scaleToZero"] and offered and v["instanceType"] not in GPUS_BY_INSTANCE_TYPE:
+        problems.append(
+            f"instanceType: with scaleToZero a model copy takes every GPU of the instance, and no GPU count is known "
+            f"for {v['instanceType']!r}; pick one of {known_families()}, or set scaleToZero false."
+        )
     return problems
 
 
