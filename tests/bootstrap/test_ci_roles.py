@@ -267,7 +267,7 @@ def test_deploy_role_reaches_every_service_the_stack_creates_resources_in(main_r
 # -- Every document is one IAM accepts, naming actions AWS has ----------------------------------------------
 
 # IAM actions that are permissions only, with no API operation of the same name.
-PERMISSION_ONLY = {"iam:PassRole", "s3:ListBucket"}
+PERMISSION_ONLY = {"iam:PassRole", "s3:ListBucket", "apigateway:GET"}  # API Gateway's actions are HTTP verbs
 # IAM prefixes whose operations botocore models under other service names.
 BOTOCORE_SERVICES = {"cloudformation": ("cloudformation", "cloudcontrol")}
 
