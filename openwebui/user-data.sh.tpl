@@ -8,13 +8,14 @@ exec >>/var/log/openwebui-setup.log 2>&1
 echo "$(date -Is) user data: start"
 
 # The network may not be up yet (the Elastic IP is attached while this runs): retry, don't give up.
+# wipefs (util-linux, in AL2023's default AMI) is what tells a blank data volume from a used one.
 for attempt in 1 2 3 4 5 6 7 8 9 10; do
-  command -v docker >/dev/null 2>&1 && command -v nginx >/dev/null 2>&1 && break
-  dnf install -y -q docker nginx && break
-  echo "$(date -Is) user data: dnf install docker nginx failed (attempt $attempt); retrying"
+  command -v docker >/dev/null 2>&1 && command -v nginx >/dev/null 2>&1 && command -v wipefs >/dev/null 2>&1 && break
+  dnf install -y -q docker nginx util-linux && break
+  echo "$(date -Is) user data: dnf install docker nginx util-linux failed (attempt $attempt); retrying"
   sleep $((attempt * 6))
 done
-for tool in docker nginx; do
+for tool in docker nginx wipefs; do
   command -v "$tool" >/dev/null 2>&1 || { echo "$(date -Is) user data: $tool could not be installed"; exit 1; }
 done
 systemctl enable --now docker

@@ -1,6 +1,6 @@
 """The UI host's boot script, run for real in bash.
 
-The disk logic runs the real `mkfs.xfs`, `blkid` and `cmp` on a file-backed image; only what needs
+The disk logic runs the real `mkfs.xfs`, `wipefs`, `blkid` and `cmp` on a file-backed image; only what needs
 AWS or the host (finding the EBS attachment, mounting, systemd, docker, SSM, the metadata service)
 is stubbed. What matters to a person: a blank volume becomes the data volume, a volume that holds
 anything (or that could not be read) is never formatted, the fstab line is written once, the
@@ -20,7 +20,7 @@ import pytest
 
 from openwebui.user_data import START_SCRIPT
 
-TOOLS = ("mkfs.xfs", "blkid", "cmp", "mkfs.ext4")
+TOOLS = ("mkfs.xfs", "wipefs", "blkid", "cmp", "mkfs.ext4")
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 pytestmark = pytest.mark.skipif(
     any(shutil.which(tool, path=PATH) is None for tool in TOOLS),
@@ -92,6 +92,18 @@ def probe(image: Path) -> dict[str, str]:
     """What the real blkid finds on the image ({} for nothing)."""
     result = subprocess.run(
         ["blkid", "-p", "-o", "export", str(image)], capture_output=True, text=True, check=False, env={"PATH": PATH}
+    )
+    return dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
+
+
+def probe_at(image: Path, offset: int) -> dict[str, str]:
+    """What the real blkid finds at a byte offset of the image, e.g. in a partition."""
+    result = subprocess.run(
+        ["blkid", "-p", "-O", str(offset), "-o", "export", str(image)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PATH": PATH},
     )
     return dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
 
@@ -201,9 +213,71 @@ def test_a_disk_holding_data_blkid_does_not_know_is_not_formatted(tmp_path):
     result = mount_volume(tmp_path, image)
 
     assert result.returncode == 1
-    assert "holds data blkid does not recognise; not formatting it" in result.stderr
+    assert "holds data blkid and wipefs do not recognise or cannot be read" in result.stderr
+    assert "/dev/zero differ: " in result.stderr and " 1, line 1)" in result.stderr  # where the data begins
     assert image.read_bytes()[: len(data)] == data
     assert (tmp_path / "fstab").read_text() == ""
+
+
+MIB = 1024 * 1024
+
+
+def zero_first_mib(image: Path) -> None:
+    """What `dd if=/dev/zero of=<device> bs=1M count=1` leaves: the start gone, the rest as it was."""
+    with image.open("r+b") as f:
+        f.write(bytes(MIB))
+
+
+def test_an_xfs_whose_first_mib_was_zeroed_keeps_its_data(tmp_path):
+    # A volume restored from such a snapshot: no signature anywhere (xfs's is at offset 0 only), yet its
+    # AG headers, log and files lie beyond the first MiB, and xfs_repair finds its secondary superblocks.
+    image = blank_image(tmp_path)
+    subprocess.run(["mkfs.xfs", "-q", str(image)], check=True, env={"PATH": PATH})
+    zero_first_mib(image)
+    rest = image.read_bytes()[MIB:]
+    assert probe(image) == {} and rest.strip(b"\0")
+
+    result = mount_volume(tmp_path, image)
+
+    assert result.returncode == 1
+    assert "holds data blkid and wipefs do not recognise or cannot be read" in result.stderr
+    assert "formatting the blank data volume" not in result.stderr
+    assert image.read_bytes()[MIB:] == rest
+    assert probe(image) == {}
+    assert (tmp_path / "fstab").read_text() == ""
+
+
+@pytest.mark.skipif(shutil.which("sfdisk", path=PATH) is None, reason="needs sfdisk (.ci/run installs fdisk)")
+def test_a_partitioned_volume_whose_first_mib_was_zeroed_is_not_formatted(tmp_path):
+    # GPT with an xfs partition at 1 MiB, its protective MBR and primary table zeroed: blkid -p sees
+    # nothing, the backup table in the last sector still names the partition, whose filesystem is intact.
+    image = tmp_path / "volume.img"
+    partition = blank_image(tmp_path).rename(tmp_path / "partition.img")
+    subprocess.run(["mkfs.xfs", "-q", str(partition)], check=True, env={"PATH": PATH})
+    with image.open("wb") as f:
+        f.truncate(MIB + IMAGE_SIZE + MIB)
+        f.seek(MIB)
+        f.write(partition.read_bytes())
+    layout = f"label: gpt\nstart=2048, size={IMAGE_SIZE // 512}, type=L\n"
+    subprocess.run(
+        ["sfdisk", "-q", "--wipe", "never", "--wipe-partitions", "never", str(image)],
+        input=layout,
+        text=True,
+        check=True,
+        env={"PATH": PATH},
+    )
+    filesystem = probe_at(image, MIB)
+    assert filesystem["TYPE"] == "xfs"
+    zero_first_mib(image)
+    assert probe(image) == {}
+
+    result = mount_volume(tmp_path, image)
+
+    assert result.returncode == 1
+    assert f"holds gpt {hex(len(image.read_bytes()) - 512)}; not formatting it" in result.stderr  # the backup table
+    assert probe(image) == {}
+    assert probe_at(image, MIB)["UUID"] == filesystem["UUID"]
+    assert calls(tmp_path) == ""
 
 
 def test_a_disk_with_another_filesystem_is_not_formatted_or_mounted(tmp_path):
