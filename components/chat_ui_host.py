@@ -62,6 +62,17 @@ def ami_architecture(instance_type: str) -> str:
     return "arm64" if family == "a1" or re.fullmatch(r"[a-z]+\d+g[a-z]*", family) else "x86_64"
 
 
+def warn_unless_pinned_by_digest(image: str) -> None:
+    """A tag can be moved to another image by whoever controls the registry; a digest cannot."""
+    if "@sha256:" in image:  # settings checked its form: 64 lowercase hex digits
+        return
+    pulumi.log.warn(
+        f"openWebUiImage {image} is pinned by tag only, and a tag can be moved to another image. Pin its digest "
+        f"too (the multi-arch index digest `docker buildx imagetools inspect {image}` prints): "
+        f"`pulumi config set openWebUiImage {image}@sha256:<digest>`."
+    )
+
+
 class ChatUiHost(pulumi.ComponentResource):
     """OpenWebUI on EC2 behind CloudFront, signed in as the admin, talking to the API."""
 
@@ -83,6 +94,7 @@ class ChatUiHost(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         label = f"{pulumi.get_project()}-{pulumi.get_stack()}-{name}"  # Name tags: findable in the console
         settings = args.settings
+        warn_unless_pinned_by_digest(settings.open_web_ui_image)
 
         secrets = ui_secrets(name, args.admin_password, child)
         # The address comes first, on its own: CloudFront's origin is its public DNS name, and the

@@ -33,10 +33,13 @@ LOG_RETENTION_DAYS = (
 )
 # A SageMaker container environment value holds at most this many characters (botocore's EnvironmentValue).
 MAX_ENVIRONMENT_VALUE = 1024
+# A configured API key as long as a generated one is guessed no sooner (the generated key has 48 characters).
+MIN_API_KEY_LENGTH = 32
 
 _HF_MODEL_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
 _S3_PREFIX = re.compile(r"s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<prefix>\S+/)")
-_PINNED_IMAGE = re.compile(r"[\w.-]+(:\d+)?(/[\w.-]+)+(:(?P<tag>[\w.-]{1,128})|@sha256:[0-9a-f]{64})")
+# registry/name, then a tag, a digest or both (`:v0.12.4@sha256:…`: the version stays readable, the digest decides).
+_PINNED_IMAGE = re.compile(r"[\w.-]+(:\d+)?(/[\w.-]+)+(:(?P<tag>[\w.-]{1,128}))?(?P<digest>@sha256:[0-9a-f]{64})?")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _VPC_ID = re.compile(r"vpc-[0-9a-f]{8}([0-9a-f]{9})?")
 _SUBNET_ID = re.compile(r"subnet-[0-9a-f]{8}([0-9a-f]{9})?")
@@ -476,9 +479,15 @@ def _ui_problems(v: Mapping[str, Any]) -> list[str]:
         problems.append("vpcId: needs subnetId, a public subnet of that VPC for the UI host; set subnetId too.")
     image = v["openWebUiImage"]
     match = _PINNED_IMAGE.fullmatch(image)
-    if not match or match["tag"] in {"latest", "main", "dev"}:
+    if "@" in image and not (match and match["digest"]):
         problems.append(
-            f"openWebUiImage: {image!r} is not pinned to a version; give e.g. `ghcr.io/open-webui/open-webui:v0.12.4`."
+            f"openWebUiImage: {image!r} has no valid digest; write it as `@sha256:` and 64 lowercase hex digits, "
+            "e.g. `ghcr.io/open-webui/open-webui:v0.12.4@sha256:<digest>`."
+        )
+    elif not match or (not match["digest"] and match["tag"] in {None, "latest", "main", "dev"}):
+        problems.append(
+            f"openWebUiImage: {image!r} is not pinned to a version; give e.g. `ghcr.io/open-webui/open-webui:v0.12.4`, "
+            "best with its digest: `…:v0.12.4@sha256:<digest>`."
         )
     return problems
 

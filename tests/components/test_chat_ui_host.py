@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ from tests.conftest import DEFAULT_AMI_ID, ProgramRun, PulumiMocks
 API_URL = "https://abc123.execute-api.us-east-1.amazonaws.com/v1"
 API_KEY_PARAMETER = "/sagemaker-llm/test/proxy/api-key"
 API_KEY_PARAMETER_ARN = f"arn:aws:ssm:us-east-1:123456789012:parameter{API_KEY_PARAMETER}"
-KNOWN_API_KEY = "sk-known-api-key-5b8e1d0c"
+KNOWN_API_KEY = "sk-known-api-key-5b8e1d0c9a7f3e2b1d4c"
 KNOWN_ADMIN_PASSWORD = "known-admin-password-4f1c9"
 UI_TYPES = (
     "sagemaker-llm:index:ChatUiHost",
@@ -176,6 +177,54 @@ def test_user_data_carries_the_fixed_environment_and_the_pinned_image(pulumi_moc
     assert "\nWEBUI_ADMIN_EMAIL=admin@example.com\n" in script
     assert "\nWEBUI_SESSION_COOKIE_SECURE=true\n" in script
     assert "\nWEBUI_AUTH_COOKIE_SECURE=true\n" in script
+
+
+DIGEST = "sha256:" + "5e1f" * 16  # the form of one; no real OpenWebUI digest is pinned here
+
+
+@pytest.mark.parametrize(
+    "image",
+    [f"ghcr.io/open-webui/open-webui:v0.12.4@{DIGEST}", f"ghcr.io/open-webui/open-webui@{DIGEST}"],
+    ids=["tag-and-digest", "digest"],
+)
+def test_an_image_pinned_by_digest_reaches_the_host_without_a_warning(pulumi_mocks, caplog, image):
+    with caplog.at_level(logging.WARNING):
+        script = user_data(deploy_host(pulumi_mocks, {"openWebUiImage": image}))
+
+    assert f"\nIMAGE={image}\n" in script  # docker pulls by the digest and keeps the tag as a label
+    assert not [r for r in caplog.records if "openWebUiImage" in r.getMessage()]
+
+
+def test_an_image_pinned_by_tag_only_is_warned_about_at_preview(pulumi_mocks, caplog):
+    with caplog.at_level(logging.WARNING):
+        deploy_host(pulumi_mocks, {"openWebUiImage": "ghcr.io/open-webui/open-webui:v0.12.4"})
+
+    (warning,) = [r.getMessage() for r in caplog.records if "openWebUiImage" in r.getMessage()]
+    assert "pinned by tag only" in warning
+    assert "pulumi config set openWebUiImage ghcr.io/open-webui/open-webui:v0.12.4@sha256:<digest>" in warning
+
+
+@pytest.mark.parametrize(
+    ("image", "hint"),
+    [
+        ("ghcr.io/open-webui/open-webui:v0.12.4@sha256:5e1f", "64 lowercase hex digits"),
+        (f"ghcr.io/open-webui/open-webui:v0.12.4@{DIGEST.upper().replace('SHA', 'sha')}", "64 lowercase hex"),
+        (f"ghcr.io/open-webui/open-webui:v0.12.4@{DIGEST.replace('256', '512')}", "@sha256:"),
+        ("ghcr.io/open-webui/open-webui", "not pinned"),
+        ("ghcr.io/open-webui/open-webui:main", "not pinned"),
+    ],
+    ids=["short-digest", "upper-case-digest", "sha512", "no-tag", "main"],
+)
+def test_an_image_neither_tagged_nor_validly_digested_is_refused_before_anything_is_created(pulumi_mocks, image, hint):
+    from components.settings import SettingsError, load_settings
+
+    pulumi_mocks.configure({"modelId": "distilgpt2", "openWebUiImage": image})
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+
+    (problem,) = caught.value.problems
+    assert problem.startswith(f"openWebUiImage: {image!r}")
+    assert hint in problem
 
 
 def test_instance_requires_imdsv2_and_encrypts_its_root_volume(pulumi_mocks):
