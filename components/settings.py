@@ -388,6 +388,12 @@ def _endpoint_problems(v: Mapping[str, Any]) -> list[str]:
 
 def _api_problems(v: Mapping[str, Any]) -> list[str]:
     problems = []
+    if v["apiKey"] and len(v["apiKey"]) < MIN_API_KEY_LENGTH:  # never echo the key: this message lands in CI logs
+        problems.append(
+            f"apiKey: too short; use at least {MIN_API_KEY_LENGTH} random characters, e.g. "
+            '`pulumi config set --secret apiKey "$(openssl rand -hex 24)"`, or `pulumi config rm apiKey` '
+            "to have one generated."
+        )
     for key in ("maxOutputTokens", "apiRateLimit", "apiBurstLimit"):
         if v[key] < 1:
             problems.append(f"{key}: must be at least 1.")

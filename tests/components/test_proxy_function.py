@@ -28,7 +28,7 @@ PROXY_CONTRACT = {
     "MAX_OUTPUT_TOKENS",
     "REQUEST_DEADLINE_SECONDS",
 }
-API_ONLY = {"uiEnabled": False}
+API_ONLY = {"uiEnabled": False, "apiStreaming": False}  # the buffered handler; streaming: test_proxy_function_streaming.py
 
 
 @pytest.fixture
@@ -107,17 +107,17 @@ def test_generated_api_key_is_stored_as_a_securestring_and_exported_as_a_secret(
 
 
 def test_configured_api_key_is_used_and_nothing_is_generated(run_program):
-    run = run_program({**API_ONLY, "modelId": "distilgpt2", "apiKey": "sk-configured-key"})
+    run = run_program({**API_ONLY, "modelId": "distilgpt2", "apiKey": "sk-configured-key-7c1e5a9d3b2f4e6a8c0d"})
     assert run.of_type("random:index/randomPassword:RandomPassword") == []
-    assert run.one(PARAMETER).inputs["value"] == "sk-configured-key"
-    assert run.outputs["apiKey"] == "sk-configured-key"
+    assert run.one(PARAMETER).inputs["value"] == "sk-configured-key-7c1e5a9d3b2f4e6a8c0d"
+    assert run.outputs["apiKey"] == "sk-configured-key-7c1e5a9d3b2f4e6a8c0d"
     assert "apiKey" in run.secret_outputs
 
 
 def test_api_key_is_never_stored_in_clear_text(run_program):
-    run = run_program({**API_ONLY, "modelId": "distilgpt2", "apiKey": "sk-configured-key"})
+    run = run_program({**API_ONLY, "modelId": "distilgpt2", "apiKey": "sk-configured-key-7c1e5a9d3b2f4e6a8c0d"})
     for resource in run.resources:
-        assert "sk-configured-key" not in resource.clear_text(), resource.name
+        assert "sk-configured-key-7c1e5a9d3b2f4e6a8c0d" not in resource.clear_text(), resource.name
 
 
 def test_proxy_offers_the_ui_host_its_key_parameter(run):

@@ -14,6 +14,7 @@ LMI_IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/djl-inference:0.36.0-l
 KMS_KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/1234abcd-12ab-34cd-56ef-1234567890ab"
 CERTIFICATE_EU = "arn:aws:acm:eu-west-1:123456789012:certificate/1234abcd-12ab-34cd-56ef-1234567890ab"
+LOCAL_KEY = "sk-local-key-0f9e8d7c6b5a4f3e2d1c0b"  # settings refuse a key under 32 characters
 
 
 def _schema() -> dict:
@@ -193,16 +194,30 @@ def test_public_model_id_defaults_to_model_id_then_weights_folder_and_yields_to_
 
 @pulumi.runtime.test
 def test_api_key_and_hf_token_are_read_as_secrets(pulumi_mocks):
-    settings = _load(pulumi_mocks, {"modelId": "gpt2", "apiKey": "sk-local", "hfToken": "hf_x"})
-    assert "sk-local" not in repr(settings)
+    settings = _load(pulumi_mocks, {"modelId": "gpt2", "apiKey": LOCAL_KEY, "hfToken": "hf_x"})
+    assert LOCAL_KEY not in repr(settings)
 
     def check(values):
         key_secret, token_secret, key = values
         assert key_secret and token_secret
-        assert key == "sk-local"
+        assert key == LOCAL_KEY
 
     return pulumi.Output.all(
         pulumi.Output.from_input(settings.api_key.is_secret()),
         pulumi.Output.from_input(settings.hf_token.is_secret()),
         settings.api_key,
     ).apply(check)
+
+
+def test_a_short_api_key_is_refused_at_preview_without_showing_it(pulumi_mocks):
+    key = "sk-guessable-0123456789abcdef"  # 29 characters
+    with pytest.raises(SettingsError) as caught:
+        _load(pulumi_mocks, {"modelId": "gpt2", "apiKey": key})
+    message = str(caught.value)
+    assert "apiKey: too short; use at least 32 random characters" in message
+    assert "pulumi config rm apiKey" in message
+    assert key not in message and "guessable" not in message  # the message lands in CI logs
+
+
+def test_an_api_key_of_32_characters_is_accepted(pulumi_mocks):
+    assert _load(pulumi_mocks, {"modelId": "gpt2", "apiKey": "k" * 32}).api_key is not None
