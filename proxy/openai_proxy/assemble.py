@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from openai_proxy.container_errors import stream_failure_error
 from openai_proxy.deadline import Deadline
-from openai_proxy.errors import ApiError, scrub
 from openai_proxy.generation import GenerationReport, read_generation
 from openai_proxy.openai_objects import ResponseMeta, chat_completion, text_completion
 from openai_proxy.validation import CompletionRequest
@@ -21,7 +21,7 @@ def collect_completion(
     dialect: str,
     report: GenerationReport | None = None,
 ) -> dict:
-    """A complete `chat.completion` or `text_completion`; ApiError 502 if the model failed."""
+    """A complete `chat.completion` or `text_completion`; ApiError if the model failed (container_errors)."""
     report = report if report is not None else GenerationReport()
     texts: list[str] = []
     tool_calls: list[dict] = []
@@ -33,7 +33,7 @@ def collect_completion(
         if delta.logprobs:
             logprobs = merge_logprobs(logprobs, delta.logprobs)
     if report.error is not None:
-        raise ApiError(502, f"The model failed while generating: {scrub(report.error.message)}", code=report.error.code)
+        raise stream_failure_error(report.error)
     text = "".join(texts)
     finish, usage_ = report.final_finish_reason, report.usage(request)
     if request.kind == "text":

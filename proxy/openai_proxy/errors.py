@@ -48,10 +48,14 @@ class ApiError(Exception):
 class StreamFailure(Exception):
     """The model failed after the response stream started (ModelStreamError, InternalStreamFailure...)."""
 
-    def __init__(self, message: str, code: str = "model_stream_error") -> None:
+    def __init__(
+        self, message: str, code: str = "model_stream_error", *, status: int | None = None, param: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
+        self.status = status  # the HTTP status the container gave an error event (vLLM's `code`), if any
+        self.param = param  # the parameter that error event names, if any
 
 
 class DeadlineReached(Exception):

@@ -32,6 +32,7 @@ class GenerationReport:
     completion_chars: int = 0
     cut_at_deadline: bool = False
     error: StreamFailure | None = None
+    answered: bool = False  # a delta with text, tool calls or logprobs was passed on
     tool_calls_seen: set = field(default_factory=set)  # indexes of the tool calls that began
 
     def name_tool_calls(self, calls: list) -> list:
@@ -128,6 +129,7 @@ def _observe(delta: Delta, report: GenerationReport, shaping: _TextShaping | Non
         delta.tool_calls = report.name_tool_calls(delta.tool_calls)
     if delta.content or delta.tool_calls or delta.logprobs:
         report.completion_chars += len(delta.content)
+        report.answered = True
         return True
     return False
 

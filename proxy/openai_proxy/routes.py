@@ -10,13 +10,14 @@ from urllib.parse import unquote
 
 from openai_proxy.assemble import collect_completion
 from openai_proxy.config import Settings
+from openai_proxy.container_errors import CONTEXT_LENGTH_EXCEEDED, is_client_error, stream_failure_error
 from openai_proxy.deadline import Deadline
 from openai_proxy.dialects import body_for_room_left, container_request
 from openai_proxy.errors import ApiError
 from openai_proxy.generation import GenerationReport
 from openai_proxy.http_event import HttpRequest
 from openai_proxy.openai_objects import ResponseMeta, model_list, model_object
-from openai_proxy.sagemaker import CONTEXT_LENGTH_EXCEEDED, PayloadStream, open_payload_stream, prompt_over_context
+from openai_proxy.sagemaker import PayloadStream, open_payload_stream, prompt_over_context
 from openai_proxy.sse import CONTENT_TYPE as SSE_CONTENT_TYPE
 from openai_proxy.sse import stream_openai_sse
 from openai_proxy.validation import CompletionRequest, parse_json_body, validate_chat, validate_completion
@@ -117,8 +118,26 @@ def _generate(call: Call, request: CompletionRequest) -> Reply:
         return Reply(200, chunks, SSE_CONTENT_TYPE, {"cache-control": "no-cache"})
     if request.stream:
         chunks = stream_openai_sse(parts, request, meta, call.deadline, dialect=settings.dialect, report=report)
-        return Reply(200, chunks, SSE_CONTENT_TYPE, {"cache-control": "no-cache"})
+        return Reply(200, _refused_before_any_token(chunks, report), SSE_CONTENT_TYPE, {"cache-control": "no-cache"})
     return Reply(200, collect_completion(parts, request, meta, call.deadline, dialect=settings.dialect, report=report))
+
+
+def _refused_before_any_token(chunks: Iterator[bytes], report: GenerationReport) -> Iterator[bytes]:
+    """The stream, once its first chunk is made: it comes with the first token, or when generation ended
+    without one. A client error the container reported before any token (vLLM checks some parameters
+    only once its stream has begun) is then raised: a 400 naming the parameter, not an event in a 200."""
+    first = next(chunks, None)
+    if report.error is not None and not report.answered and is_client_error(report.error.status):
+        chunks.close()
+        raise stream_failure_error(report.error)
+    return _chained(first, chunks)
+
+
+def _chained(first: bytes | None, rest: Iterator[bytes]) -> Iterator[bytes]:
+    # A generator, not itertools.chain: closing it closes `rest`, and with it the model's stream.
+    if first is not None:
+        yield first
+    yield from rest
 
 
 def _open_payload(settings: Settings, deadline: Deadline, body: dict) -> PayloadStream:

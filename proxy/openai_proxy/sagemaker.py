@@ -23,15 +23,16 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import ReadTimeoutError as Urllib3ReadTimeout
 
 from openai_proxy import aws
+from openai_proxy.container_errors import (
+    CONTEXT_LENGTH_EXCEEDED,
+    ContainerError,
+    container_error,
+    read_container_error,
+)
 from openai_proxy.deadline import Deadline
 from openai_proxy.errors import ApiError, DeadlineReached, StreamFailure, scrub
-from openai_proxy.stream_reader import container_error_message
 from openai_proxy.waking import is_no_capacity, model_waking_up
 
-CONTEXT_LENGTH_EXCEEDED = "context_length_exceeded"
-# How containers say prompt + max_tokens (or the prompt alone) exceeds the context: vLLM's token and
-# character checks, its max_tokens > max_model_len check, TGI's two checks.
-_OVER_CONTEXT = ("context length", "max_model_len", "`max_new_tokens` must be <=", "`inputs` must have less than")
 _THROTTLED = ("ThrottlingException", "Throttling", "ThrottledException", "TooManyRequestsException")
 
 
@@ -182,29 +183,13 @@ def prompt_over_context(error: ApiError, what: str) -> ApiError:
     )
 
 
-def is_over_context(message: str) -> bool:
-    lowered = message.lower()
-    return any(marker.lower() in lowered for marker in _OVER_CONTEXT)
-
-
 def _model_error(response: dict, message: str, detail: str) -> ApiError:
-    """The container answered with an error: its 4xx is the client's (400; 429 stays 429), its 5xx the model's (502)."""
+    """The container answered with an error at once: SageMaker gives its status and body (container_errors)."""
     original_status = response.get("OriginalStatusCode")
-    original = response.get("OriginalMessage") or message
+    error = ContainerError(str(response.get("OriginalMessage") or message))
     with contextlib.suppress(ValueError, TypeError, RecursionError):
-        parsed = json.loads(original)
+        parsed = json.loads(error.message)
         if isinstance(parsed, dict):
-            original = container_error_message(parsed)
-    text = scrub(str(original)) or "The model rejected the request."
-    if original_status == 429:  # the container is overloaded (TGI's full queue): retry, like SageMaker's throttling
-        return ApiError(
-            429,
-            f"The model is overloaded; retry shortly. {text}",
-            code="rate_limit_exceeded",
-            retry_after=2,
-            detail=detail,
-        )
-    if isinstance(original_status, int) and 400 <= original_status < 500:
-        code = CONTEXT_LENGTH_EXCEEDED if is_over_context(text) else "model_rejected_request"
-        return ApiError(400, text, code=code, detail=detail)
-    return ApiError(502, f"The model server failed: {text}", code="model_error", detail=detail)
+            error = read_container_error(parsed)
+    status = original_status if isinstance(original_status, int) and not isinstance(original_status, bool) else None
+    return container_error(status, error.message, param=error.param, detail=detail)

@@ -11,8 +11,8 @@ import json
 from collections.abc import Iterable, Iterator
 from json.encoder import encode_basestring
 
+from openai_proxy.container_errors import stream_failure_error
 from openai_proxy.deadline import Deadline
-from openai_proxy.errors import openai_error, scrub
 from openai_proxy.generation import GenerationReport, read_generation
 from openai_proxy.openai_objects import ResponseMeta, chat_chunk, text_chunk, usage_chunk
 from openai_proxy.validation import CompletionRequest
@@ -91,8 +91,7 @@ def stream_openai_sse(
     if role_due:  # an answer without a single delta
         yield sse_event(chat_chunk(meta, {"role": "assistant", "content": ""}, with_usage=with_usage))
     if report.error is not None:
-        message = f"The model failed while generating: {scrub(report.error.message)}"
-        yield sse_event(openai_error(message, "server_error", None, report.error.code))
+        yield sse_event(stream_failure_error(report.error).body())
         return
     finish = report.final_finish_reason
     if chat:

@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from openai_proxy.container_errors import read_container_error
 from openai_proxy.errors import StreamFailure
 from openai_proxy.event_template import EventTemplate, learn_template
 
@@ -82,22 +83,9 @@ def parse_container_object(event: Any) -> Delta | None:
     if "token" in event or "generated_text" in event:
         return _text_generation_delta(event)
     if "error" in event or event.get("object") == "error":
-        raise StreamFailure(container_error_message(event))
+        error = read_container_error(event)
+        raise StreamFailure(error.message, status=error.status, param=error.param)
     return None
-
-
-def container_error_message(event: Any) -> str:
-    """The human message in a container's error body (vLLM, TGI, LMI shapes)."""
-    if isinstance(event, dict):
-        error = event.get("error")
-        if isinstance(error, dict):
-            return container_error_message(error)
-        if isinstance(error, str) and error:
-            return error
-        message = event.get("message")
-        if isinstance(message, str) and message:
-            return message
-    return "the model server reported an error"
 
 
 class StreamReader:

@@ -15,7 +15,8 @@ import json
 import openai
 import pytest
 
-from tests.engine.fixtures import MODEL_ID
+from tests.engine.conftest import sse_events
+from tests.engine.fixtures import API_KEY, MODEL_ID
 from tests.engine.test_tools_and_limits import post
 
 pytestmark = pytest.mark.engine
@@ -98,3 +99,65 @@ def test_the_same_fields_within_the_engines_bounds_are_answered(engine_client, r
 
     assert answer.choices[0].finish_reason in ("stop", "length")
     assert len(relay.requests) == 1
+
+
+OUT_OF_VOCABULARY = {"999999": 5}  # tiny-gpt2 has 391 tokens
+
+
+def test_the_engine_reports_an_out_of_vocabulary_logit_bias_inside_a_200_stream(vllm_engine):
+    body = {"model": MODEL_ID, "messages": HELLO, "max_tokens": 4, "stream": True, "logit_bias": OUT_OF_VOCABULARY}
+
+    status, raw = post(vllm_engine.url, "/invocations", body)
+
+    events = sse_events(raw)
+    assert status == 200
+    assert events[0]["error"]["param"] == "logit_bias"
+    assert events[0]["error"]["code"] == 400
+    assert events[-1] == "[DONE]"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+def test_an_out_of_vocabulary_logit_bias_is_a_400_naming_it_in_the_buffered_handler(buffered, relay, stream):
+    body = {"model": MODEL_ID, "messages": HELLO, "max_tokens": 4, "stream": stream, "logit_bias": OUT_OF_VOCABULARY}
+
+    response = buffered("POST", "/v1/chat/completions", body)
+
+    error = json.loads(response["body"])["error"]
+    assert response["statusCode"] == 400, response["body"]
+    assert (error["param"], error["code"]) == ("logit_bias", "model_rejected_request")
+    assert "out-of-vocab" in error["message"]
+
+
+def test_an_out_of_vocabulary_logit_bias_is_a_400_before_the_streaming_runtimes_first_byte(streaming_runtime):
+    body = {"model": MODEL_ID, "messages": HELLO, "max_tokens": 4, "stream": True, "logit_bias": OUT_OF_VOCABULARY}
+
+    prelude, _, trailers = streaming_runtime(body)
+
+    assert prelude["statusCode"] == 400
+    assert trailers == {}
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+def test_the_sdk_is_refused_once_and_does_not_retry(engine_api, relay, stream):
+    client = openai.OpenAI(base_url=engine_api, api_key=API_KEY, max_retries=2, timeout=120)
+
+    with pytest.raises(openai.BadRequestError) as refused:
+        answer = client.chat.completions.create(
+            model=MODEL_ID, messages=HELLO, max_tokens=4, stream=stream, logit_bias=OUT_OF_VOCABULARY
+        )
+        list(answer) if stream else answer
+
+    assert refused.value.param == "logit_bias"
+    assert len(relay.requests) == 1
+
+
+def test_the_engines_pydantic_dump_reaches_the_client_as_its_first_error(engine_client):
+    audio_without_format = [{"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": "x"}}]}]
+
+    with pytest.raises(openai.BadRequestError) as refused:
+        engine_client.chat.completions.create(model=MODEL_ID, messages=audio_without_format, max_tokens=4)
+
+    message = refused.value.message
+    assert "\n" not in message
+    assert "errors.pydantic.dev" not in message
+    assert "ChatCompletionContentPartTextParam.text: Field required (and 6 more)" in message
