@@ -7,6 +7,7 @@ iterable of bytes; it may raise StreamFailure (the model failed mid-stream) or D
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -34,13 +35,18 @@ class GenerationReport:
     error: StreamFailure | None = None
     answered: bool = False  # a delta with text, tool calls or logprobs was passed on
     tool_calls_seen: set = field(default_factory=set)  # indexes of the tool calls that began
+    tool_arguments: dict = field(default_factory=dict)  # index (or position) → the arguments so far
 
     def name_tool_calls(self, calls: list) -> list:
         """The calls of a delta, each call's first delta with an `id` (and `type`), as OpenAI always sends."""
         named = []
-        for call in calls:
+        for position, call in enumerate(calls):
             if isinstance(call, dict):
                 index = call.get("index")
+                function = call.get("function")
+                if isinstance(function, dict) and isinstance(function.get("arguments"), str):
+                    key = index if isinstance(index, int) else f"whole-{position}"
+                    self.tool_arguments[key] = self.tool_arguments.get(key, "") + function["arguments"]
                 if not isinstance(index, int) or index not in self.tool_calls_seen:
                     if isinstance(index, int):
                         self.tool_calls_seen.add(index)
@@ -49,6 +55,15 @@ class GenerationReport:
                         call["type"] = call.get("type") or "function"
             named.append(call)
         return named
+
+    def tool_calls_cut(self, max_tokens: int) -> bool:
+        """vLLM says "tool_calls" whenever a call was streamed, even when max_tokens cut its arguments
+        short (vllm/entrypoints/openai/chat_completion/serving.py, 0.27.1): the token count tells, or
+        arguments that are not JSON (when the answer had the room left rather than max_tokens)."""
+        completion = (self.container_usage or {}).get("completion_tokens")
+        if isinstance(completion, int) and completion >= max_tokens:
+            return True
+        return any(arguments and not _is_json(arguments) for arguments in self.tool_arguments.values())
 
     @property
     def final_finish_reason(self) -> str:
@@ -107,6 +122,8 @@ def read_generation(
             yield last
         if not report.finish_reason and not reader.complete:
             raise StreamFailure("the model's stream ended before the answer was complete", INCOMPLETE_CODE)
+        if report.finish_reason == "tool_calls" and report.tool_calls_cut(request.max_tokens):
+            report.finish_reason = "length"  # as OpenAI says of an answer cut at max_tokens
     except DeadlineReached:
         report.cut_at_deadline = not report.finish_reason
     except StreamFailure as failure:
@@ -115,6 +132,14 @@ def read_generation(
         close = getattr(parts, "close", None)
         if callable(close):
             close()
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except (ValueError, RecursionError):
+        return False
+    return True
 
 
 def _observe(delta: Delta, report: GenerationReport, shaping: _TextShaping | None, *, last: bool = False) -> bool:

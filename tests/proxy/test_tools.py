@@ -136,3 +136,44 @@ def test_a_streamed_tool_call_answer_has_content_null(proxy_env, monkeypatch):
     assert first["content"] is None
     assert all(e["choices"][0]["delta"].get("content") is None for e in events)
     assert events[-1]["choices"][0]["finish_reason"] == "tool_calls"
+
+
+def cut_tool_call(arguments: str, completion_tokens: int) -> bytes:
+    """vLLM 0.27.1 with a tool parser: a call streamed, then finish_reason "tool_calls" even when the
+    answer was cut at max_tokens (chat_completion/serving.py: `if tools_streamed[i] ...: "tool_calls"`)."""
+    calls = [
+        {"index": 0, "id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": ""}},
+        {"index": 0, "function": {"arguments": arguments}},
+    ]
+    usage = {"prompt_tokens": 20, "completion_tokens": completion_tokens, "total_tokens": 20 + completion_tokens}
+    return vllm_chat_sse([], tool_calls=calls, finish_reason="tool_calls", usage=usage)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+@pytest.mark.parametrize(
+    ("arguments", "completion_tokens", "max_tokens", "finish"),
+    [
+        ("{", 5, 5, "length"),  # cut at the client's max_tokens
+        ('{"city": "Par', 9, None, "length"),  # cut with the room the context left (fewer than the cap)
+        ('{"city": "Paris"}', 9, 5000, "tool_calls"),
+        ('{"city": "Paris"}', 9, None, "tool_calls"),
+    ],
+    ids=["max-tokens", "room-left", "complete", "complete-default"],
+)
+def test_a_tool_call_cut_short_says_length(
+    proxy_env, monkeypatch, stream, arguments, completion_tokens, max_tokens, finish
+):
+    monkeypatch.setenv("TOOL_CALL_PARSER", "hermes")
+    proxy_env.script(StreamReply([cut_tool_call(arguments, completion_tokens)]))
+    body = chat(stream=stream, tools=TOOLS, **({} if max_tokens is None else {"max_tokens": max_tokens}))
+
+    response = post(body)
+
+    if stream:
+        events = sse_events(response)
+        said = [e["choices"][0]["finish_reason"] for e in events if e != "[DONE]" and e["choices"]][-1]
+        sent = "".join(e["choices"][0]["delta"]["tool_calls"][0]["function"].get("arguments", "") for e in events[:-2])
+    else:
+        choice = body_of(response)["choices"][0]
+        said, sent = choice["finish_reason"], choice["message"]["tool_calls"][0]["function"]["arguments"]
+    assert (said, sent) == (finish, arguments)
