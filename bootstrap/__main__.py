@@ -9,3 +9,5 @@ roles = CiRoles("ci", CiRolesArgs(settings=load_ci_settings()))
 pulumi.export("previewRoleArn", roles.preview_role_arn)
 pulumi.export("deployRoleArn", roles.deploy_role_arn)
 pulumi.export("oidcProviderArn", roles.provider_arn)
+# Per stack, the URL for `pulumi stack change-secrets-provider` (with secretsKeys).
+pulumi.export("secretsProviders", roles.secrets_providers)

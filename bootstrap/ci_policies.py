@@ -109,29 +109,36 @@ def trust_policy(provider_arn: str, subjects: list[str], *, pattern: bool = Fals
     }
 
 
-def _state_statements(partition: str, state_bucket: str, *, write: bool) -> list[dict]:
-    if not state_bucket:
-        return []
-    bucket = f"arn:{partition}:s3:::{state_bucket}"
-    objects = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"] if write else ["s3:GetObject"]
-    return [
-        {
-            "Sid": "ListStackState",
-            "Effect": "Allow",
-            "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
-            "Resource": bucket,
-        },
-        {
-            "Sid": "ReadWriteStackState" if write else "ReadStackState",
-            "Effect": "Allow",
-            "Action": objects,
-            "Resource": f"{bucket}/*",
-        },
-    ]
+def state_objects_of_a_preview(project: str, stack: str, prefix: str = "") -> list[str]:
+    """The S3 keys `pulumi preview` of one stack reads in a diy (S3) backend, under PULUMI_BACKEND_URL's path.
+
+    pulumi/pulumi pkg/backend/diy: meta.go reads `.pulumi/meta.yaml` at login; store.go keeps a stack's
+    checkpoint at `.pulumi/stacks/<project>/<stack>` + `.json`, `.json.gz` or `.json.zst` (and `.json.bak`);
+    backend.go's Preview takes no lock, and only a run that is not a dry run writes history or backups.
+    """
+    base = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
+    return [f"{base}.pulumi/meta.yaml", f"{base}.pulumi/stacks/{project}/{stack}.json*"]
 
 
-def preview_policy(partition: str, state_bucket: str = "", kms_key_arn: str = "") -> dict:
-    """Read-only: what the program's preview calls (preview_actions), the stack's state and its secrets' key."""
+def _list_state(partition: str, state_bucket: str) -> dict:
+    # Listing shows key names, no content; the backend lists to find a checkpoint's extension and to tell a
+    # missing object (404) from a forbidden one (403).
+    return {
+        "Sid": "ListStackState",
+        "Effect": "Allow",
+        "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
+        "Resource": f"arn:{partition}:s3:::{state_bucket}",
+    }
+
+
+def preview_policy(
+    partition: str, state_bucket: str = "", state_objects: list[str] | None = None, secrets_key_arn: str = ""
+) -> dict:
+    """Read-only: what the program's preview calls (preview_actions), one stack's state and its secrets' key.
+
+    `state_objects`: keys from `state_objects_of_a_preview`, readable in `state_bucket`; `secrets_key_arn`: the
+    KMS key of that stack's awskms:// secrets provider. No other stack's state or key.
+    """
     # Describe/Get calls of EC2 and Lambda's account settings offer no resource-level scoping ("*").
     statements: list[dict] = [
         {
@@ -142,10 +149,24 @@ def preview_policy(partition: str, state_bucket: str = "", kms_key_arn: str = ""
         }
         for index, (resource, actions) in enumerate(preview_actions().items())
     ]
-    statements += _state_statements(partition, state_bucket, write=False)
-    if kms_key_arn:
+    if state_bucket:
+        statements += [
+            _list_state(partition, state_bucket),
+            {
+                "Sid": "ReadPreviewStackState",
+                "Effect": "Allow",
+                "Action": "s3:GetObject",
+                "Resource": [f"arn:{partition}:s3:::{state_bucket}/{key}" for key in state_objects or []],
+            },
+        ]
+    if secrets_key_arn:
         statements.append(
-            {"Sid": "DecryptStackSecrets", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": kms_key_arn}
+            {
+                "Sid": "DecryptPreviewStackSecrets",
+                "Effect": "Allow",
+                "Action": "kms:Decrypt",
+                "Resource": secrets_key_arn,
+            }
         )
     return {"Version": "2012-10-17", "Statement": statements}
 
@@ -154,12 +175,15 @@ def deploy_policy(
     partition: str,
     account: str,
     protected_arns: list[str],
+    project: str,
     state_bucket: str = "",
-    kms_key_arn: str = "",
+    state_prefix: str = "",
+    secrets_key_arns: list[str] | None = None,
 ) -> dict:
-    """What `pulumi up`, `refresh` and `destroy` of the stack need, and no say over the CI identity itself.
+    """What `pulumi up`, `refresh` and `destroy` of the stacks need, and no say over the CI identity itself.
 
-    `protected_arns`: the two CI roles and the OIDC provider; the deploy role may not change them.
+    `protected_arns`: the two CI roles and the OIDC provider; the deploy role may not change them. `project`:
+    the main program's name, the first part of every SSM parameter name it creates (`components.stack_path`).
     """
     iam = f"arn:{partition}:iam::{account}"
     statements: list[dict] = [
@@ -189,7 +213,8 @@ def deploy_policy(
             "Sid": "StackParameters",
             "Effect": "Allow",
             "Action": _SSM_PARAMETER_ACTIONS,
-            "Resource": [f"arn:{partition}:ssm:*:{account}:parameter/*", _public_parameters(partition)],
+            # `/<project>/<stack>/...` (an ARN drops the name's leading slash), and AWS's public parameters.
+            "Resource": [f"arn:{partition}:ssm:*:{account}:parameter/{project}/*", _public_parameters(partition)],
         },
         # DescribeParameters has no resource-level scoping.
         {"Sid": "ListParameters", "Effect": "Allow", "Action": "ssm:DescribeParameters", "Resource": "*"},
@@ -200,15 +225,25 @@ def deploy_policy(
             "Action": ["acm:DescribeCertificate", "acm:ListCertificates"],
             "Resource": "*",
         },
-        *_state_statements(partition, state_bucket, write=True),
     ]
-    if kms_key_arn:
+    if state_bucket:
+        base = f"{state_prefix.strip('/')}/" if state_prefix.strip("/") else ""
+        statements += [
+            _list_state(partition, state_bucket),
+            {
+                "Sid": "ReadWriteStackState",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                "Resource": f"arn:{partition}:s3:::{state_bucket}/{base}.pulumi/*",
+            },
+        ]
+    if secrets_key_arns:
         statements.append(
             {
                 "Sid": "StackSecrets",
                 "Effect": "Allow",
                 "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"],
-                "Resource": kms_key_arn,
+                "Resource": secrets_key_arns,
             }
         )
     # An explicit deny wins over every allow: deploy cannot widen its own trust or policies.

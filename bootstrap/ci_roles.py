@@ -12,7 +12,14 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
-from ci_policies import AUDIENCE, GITHUB_OIDC_HOST, deploy_policy, preview_policy, trust_policy
+from ci_policies import (
+    AUDIENCE,
+    GITHUB_OIDC_HOST,
+    deploy_policy,
+    preview_policy,
+    state_objects_of_a_preview,
+    trust_policy,
+)
 from ci_settings import CiSettings
 
 
@@ -33,6 +40,8 @@ class CiRoles(pulumi.ComponentResource):
     """The read-only role: `vars.AWS_PREVIEW_ROLE_ARN`."""
     deploy_role_arn: pulumi.Output[str]
     """The deploy role: `vars.AWS_ROLE_ARN`."""
+    secrets_providers: pulumi.Output[dict[str, str]]
+    """Stack → its `awskms://` secrets provider URL (with `secretsKeys`; else empty)."""
 
     def __init__(self, name: str, args: CiRolesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sagemaker-llm:bootstrap:CiRoles", name, None, opts)
@@ -63,11 +72,14 @@ class CiRoles(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        keys = _secrets_keys(name, settings, child)
+        preview_key_arn = keys[settings.preview_stack].arn if keys else ""
+        preview_objects = state_objects_of_a_preview(settings.project, settings.preview_stack, settings.state_prefix)
         aws.iam.RolePolicy(
             f"{name}-preview-read",
             role=preview_role.name,
-            policy=partition.apply(
-                lambda p: json.dumps(preview_policy(p, settings.state_bucket, settings.kms_key_arn))
+            policy=pulumi.Output.all(partition, preview_key_arn).apply(
+                lambda v: json.dumps(preview_policy(v[0], settings.state_bucket, preview_objects, v[1]))
             ),
             opts=child,
         )
@@ -84,12 +96,23 @@ class CiRoles(pulumi.ComponentResource):
         aws.iam.RolePolicy(
             f"{name}-deploy-stack",
             role=deploy_role.name,
-            policy=pulumi.Output.all(partition, account, preview_role.arn, deploy_role.arn, provider_arn).apply(
+            policy=pulumi.Output.all(
+                partition,
+                account,
+                pulumi.Output.all(preview_role.arn, deploy_role.arn, provider_arn),
+                pulumi.Output.all(*(key.arn for key in keys.values())),
+            ).apply(
                 lambda v: json.dumps(
-                    deploy_policy(v[0], v[1], list(v[2:]), settings.state_bucket, settings.kms_key_arn)
+                    deploy_policy(
+                        v[0], v[1], v[2], settings.project, settings.state_bucket, settings.state_prefix, v[3]
+                    )
                 )
             ),
             opts=child,
+        )
+        region = aws.get_region_output(opts=invoke).region
+        self.secrets_providers = region.apply(
+            lambda r: {stack: f"awskms://{settings.secrets_key_alias(stack)}?region={r}" for stack in keys}
         )
 
         self.provider_arn = provider_arn
@@ -100,5 +123,33 @@ class CiRoles(pulumi.ComponentResource):
                 "providerArn": self.provider_arn,
                 "previewRoleArn": self.preview_role_arn,
                 "deployRoleArn": self.deploy_role_arn,
+                "secretsProviders": self.secrets_providers,
             }
         )
+
+
+def _secrets_keys(name: str, settings: CiSettings, opts: pulumi.ResourceOptions) -> dict[str, aws.kms.Key]:
+    """With `secretsKeys`, one KMS key per stack behind its alias; else none.
+
+    A key per stack is what lets the preview role decrypt the previewed stack's secrets and no other's. Each is
+    protected: deleting it would leave that stack's state and config secrets unreadable.
+    """
+    if not settings.secrets_keys:
+        return {}
+    keys = {}
+    for stack in settings.stacks:
+        key = aws.kms.Key(
+            f"{name}-secrets-{stack}",
+            description=f"Pulumi secrets of the {settings.project} stack {stack}",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=True)),
+        )
+        aws.kms.Alias(
+            f"{name}-secrets-{stack}",
+            name=settings.secrets_key_alias(stack),
+            target_key_id=key.key_id,
+            opts=opts,
+        )
+        keys[stack] = key
+    return keys

@@ -16,13 +16,18 @@ import yaml
 
 PROJECT_FILE = Path(__file__).resolve().parent / "Pulumi.yaml"
 PROJECT = yaml.safe_load(PROJECT_FILE.read_text())
+# The program whose stacks CI previews and deploys: its name is in every state key and SSM parameter name.
+MAIN_PROJECT = yaml.safe_load((PROJECT_FILE.parent.parent / "Pulumi.yaml").read_text())["name"]
 
 _REPOSITORY = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}")
 # GitHub environment names: no colon, so a subject cannot be forged by a name holding ":ref:".
 _ENVIRONMENT = re.compile(r"[A-Za-z0-9._ -]{1,255}")
+# A deploy environment is also the name of the stack it deploys (deploy.yml passes one as the other).
+_STACK = re.compile(r"[A-Za-z0-9._-]{1,100}")
 _BRANCH = re.compile(r"[A-Za-z0-9._/-]+")
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
-_KMS_KEY = re.compile(r"arn:aws[\w-]*:kms:[a-z0-9-]+:\d{12}:key/(?:[0-9a-f-]{36}|mrk-[0-9a-f]{32})")
+# An S3 key path; no `*` or `?`, which a policy's Resource would read as wildcards.
+_PREFIX = re.compile(r"[A-Za-z0-9!_.'()-]+(?:/[A-Za-z0-9!_.'()-]+)*")
 _OIDC_PROVIDER = re.compile(r"arn:aws[\w-]*:iam::\d{12}:oidc-provider/token\.actions\.githubusercontent\.com")
 
 
@@ -55,10 +60,25 @@ class CiSettings:
     """The branch that deploys."""
     state_bucket: str
     """S3 bucket of the Pulumi state, or empty (Pulumi Cloud)."""
-    kms_key_arn: str
-    """KMS key of the awskms:// secrets provider, or empty (passphrase or Pulumi Cloud)."""
+    state_prefix: str
+    """The path after the bucket in PULUMI_BACKEND_URL, without slashes at either end, or empty."""
+    preview_stack: str
+    """The one stack the preview workflow previews, whose state and secrets the preview role may read."""
+    secrets_keys: bool
+    """Create a KMS key per stack for its awskms:// secrets provider."""
     oidc_provider_arn: str
     """An existing GitHub OIDC provider to reuse, or empty to create one."""
+    project: str = MAIN_PROJECT
+    """The main program's project name."""
+
+    @property
+    def stacks(self) -> tuple[str, ...]:
+        """The stacks CI deploys: one per deploy environment, of the same name."""
+        return self.deploy_environments
+
+    def secrets_key_alias(self, stack: str) -> str:
+        """The alias of `stack`'s secrets key (with `secretsKeys`)."""
+        return f"alias/{self.project}-{stack}"
 
     @property
     def subject_repo(self) -> str:
@@ -96,6 +116,9 @@ def load_ci_settings() -> CiSettings:
             found = config.get(key)
         if found is not None:
             values[key] = found
+    # Before per-stack keys one key served every stack; refuse it rather than ignore it.
+    if config.get("kmsKeyArn"):
+        values["kmsKeyArn"] = config.get("kmsKeyArn")
     return validate(values)
 
 
@@ -119,8 +142,11 @@ def validate(v: dict[str, object]) -> CiSettings:
         problems.append(f"deployEnvironments: {json.dumps(environments)} is not a non-empty list of names.")
         environments = []
     for env in environments:
-        if not isinstance(env, str) or not _ENVIRONMENT.fullmatch(env):
-            problems.append(f"deployEnvironments: {env!r} is not a GitHub environment name (no ':').")
+        if not isinstance(env, str) or not _STACK.fullmatch(env):
+            problems.append(
+                f"deployEnvironments: {env!r} is not both a GitHub environment and a stack name "
+                "(letters, digits, '.', '_', '-'): each deploys the stack of its name."
+            )
     preview = str(v["previewEnvironment"])
     if not _ENVIRONMENT.fullmatch(preview):
         problems.append(f"previewEnvironment: {preview!r} is not a GitHub environment name (no ':').")
@@ -134,9 +160,20 @@ def validate(v: dict[str, object]) -> CiSettings:
     bucket = str(v["stateBucket"])
     if bucket and not _BUCKET.fullmatch(bucket):
         problems.append(f"stateBucket: {bucket!r} is not a bucket name (only the name, without s3://).")
-    key = str(v["kmsKeyArn"])
-    if key and not _KMS_KEY.fullmatch(key):
-        problems.append(f"kmsKeyArn: {key!r} is not a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID; not an alias).")
+    prefix = str(v["statePrefix"]).strip("/")
+    if prefix and not _PREFIX.fullmatch(prefix):
+        problems.append(f"statePrefix: {prefix!r} is not the path of an s3:// URL (s3://bucket/PATH).")
+    preview_stack = str(v["previewStack"])
+    if preview_stack not in environments:
+        problems.append(
+            f"previewStack: {preview_stack!r} is not one of deployEnvironments {json.dumps(environments)}; "
+            "it is the stack preview.yml previews (its `stack-name`)."
+        )
+    if v.get("kmsKeyArn"):
+        problems.append(
+            "kmsKeyArn: one key for every stack would let the preview decrypt every stack's secrets; remove it "
+            "(`pulumi config rm kmsKeyArn`) and set `pulumi config set secretsKeys true` for a key per stack."
+        )
     provider = str(v["oidcProviderArn"])
     if provider and not _OIDC_PROVIDER.fullmatch(provider):
         problems.append(
@@ -153,6 +190,8 @@ def validate(v: dict[str, object]) -> CiSettings:
         subject_includes_ref=bool(v["subjectIncludesRef"]),
         deploy_branch=branch,
         state_bucket=bucket,
-        kms_key_arn=key,
+        state_prefix=prefix,
+        preview_stack=preview_stack,
+        secrets_keys=bool(v["secretsKeys"]),
         oidc_provider_arn=provider,
     )

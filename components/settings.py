@@ -227,7 +227,7 @@ class Settings:
     scale_to_zero: bool
     """Host the model as an inference component that scales to zero when idle."""
     idle_minutes: int
-    """With scale_to_zero: minutes without invocations before scaling to zero."""
+    """With scale_to_zero: the copies' scale-in cooldown in minutes (scale_to_zero.py)."""
 
     @property
     def public_model_id(self) -> str:
@@ -451,7 +451,7 @@ def _round_two_problems(v: Mapping[str, Any]) -> list[str]:
             "(CloudFront reads certificates from us-east-1 only)."
         )
     if not 5 <= v["idleMinutes"] <= 1440:
-        problems.append("idleMinutes: give 5 to 1440 minutes without requests before scaling to zero.")
+        problems.append("idleMinutes: give 5 to 1440 minutes, the scale-in cooldown of the model's copies.")
     offered = v["instanceType"] in sagemaker_instance_types()  # an unknown type has its own message
     if v["scaleToZero"] and offered and v["instanceType"] not in GPUS_BY_INSTANCE_TYPE:
         problems.append(

@@ -71,6 +71,24 @@ def test_preview_skips_pull_requests_from_forks_which_get_no_token():
     assert job["if"] == "github.event.pull_request.head.repo.full_name == github.repository"
 
 
+def _pulumi_steps(job: dict) -> list[dict]:
+    return [s["with"] for s in job.get("steps", []) if s.get("uses", "").startswith("pulumi/actions@")]
+
+
+def test_preview_previews_the_one_stack_whose_state_and_secrets_key_the_preview_role_may_read():
+    # bootstrap's previewStack: its checkpoint and KMS key are the only ones the preview role may read.
+    (job,) = _jobs("preview.yml").values()
+    assert [p["stack-name"] for p in _pulumi_steps(job)] == [BOOTSTRAP_CONFIG["previewStack"]["default"]]
+
+
+@pytest.mark.parametrize("name", ["deploy.yml", "destroy.yml"])
+def test_deploy_jobs_run_the_stack_of_their_environment(name):
+    # The environment holds that stack's secrets (its passphrase); a stack's KMS key is named after the stack.
+    for job in _jobs(name).values():
+        for pulumi in _pulumi_steps(job):
+            assert pulumi["stack-name"] == job["environment"], name
+
+
 def test_preview_does_not_refresh_since_its_role_cannot_read_the_resources():
     (job,) = _jobs("preview.yml").values()
     (pulumi,) = [s for s in job["steps"] if s.get("uses", "").startswith("pulumi/actions@")]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+import uuid
 from collections.abc import Callable, Mapping
 from fnmatch import fnmatchcase
 from typing import Any
@@ -22,7 +23,7 @@ import pulumi
 import pytest
 from pulumi.runtime.sync_await import _sync_await
 
-from tests.conftest import ACCOUNT, ROOT, ProgramRun, PulumiMocks
+from tests.conftest import ACCOUNT, REGION, ROOT, ProgramRun, PulumiMocks
 
 BOOTSTRAP = ROOT / "bootstrap"
 BOOTSTRAP_PROJECT = "sagemaker-llm-bootstrap"
@@ -74,12 +75,18 @@ def trust_admits(document: dict, claims: Mapping[str, str]) -> bool:
     return False
 
 
+def _kms_key_state(args: Any, name: str) -> dict[str, str]:
+    key_id = str(uuid.uuid5(uuid.NAMESPACE_URL, name))
+    return {"keyId": key_id, "arn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{key_id}"}
+
+
 @pytest.fixture
 def run_bootstrap(pulumi_mocks: PulumiMocks, monkeypatch: pytest.MonkeyPatch) -> Callable[..., ProgramRun]:
     """`run_bootstrap(config)`: run bootstrap/__main__.py under mocks; see the module docstring."""
     pulumi_mocks.mocks.computed["aws:iam/openIdConnectProvider:OpenIdConnectProvider"] = lambda a, n: {
         "arn": GITHUB_PROVIDER_ARN
     }
+    pulumi_mocks.mocks.computed["aws:kms/key:Key"] = _kms_key_state
 
     def run(config: Mapping[str, Any]) -> ProgramRun:
         pulumi.runtime.set_mocks(

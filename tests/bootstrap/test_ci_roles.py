@@ -25,7 +25,8 @@ ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 PROVIDER = "aws:iam/openIdConnectProvider:OpenIdConnectProvider"
 BUCKET = "octo-pulumi-state"
-KEY = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+KEY = "aws:kms/key:Key"
+ALIAS = "aws:kms/alias:Alias"
 
 
 def _token(environment: str | None = None, *, event: str = "push", ref: str = "refs/heads/main", sub: str = ""):
@@ -101,7 +102,7 @@ def test_preview_role_trusts_only_the_preview_environment(run):
         assert not trust_admits(trust, refused), refused
 
 
-@pytest.mark.parametrize("config", [{}, {"stateBucket": BUCKET, "kmsKeyArn": KEY}], ids=["defaults", "s3-and-kms"])
+@pytest.mark.parametrize("config", [{}, {"stateBucket": BUCKET, "secretsKeys": True}], ids=["defaults", "s3-and-kms"])
 def test_preview_role_may_change_nothing(run_bootstrap, config):
     policy = _policy(run_bootstrap({"githubRepository": REPOSITORY, **config}), "ci-preview")
     for statement in policy["Statement"]:
@@ -135,25 +136,104 @@ def test_deploy_role_cannot_change_the_ci_identity(run):
     assert policy_allows(policy, "iam:PutRolePolicy", f"arn:aws:iam::{ACCOUNT}:role/model-role-1a2b3c4")
 
 
-def test_state_bucket_is_read_by_preview_and_written_by_deploy(run_bootstrap):
-    run = run_bootstrap({"githubRepository": REPOSITORY, "stateBucket": BUCKET})
+def _state(key: str, prefix: str = "") -> str:
+    return f"arn:aws:s3:::{BUCKET}/{prefix}{key}"
+
+
+@pytest.mark.parametrize("prefix", ["", "teams/ml/"], ids=["bucket-root", "url-path"])
+def test_preview_reads_only_the_dev_stacks_state_and_deploy_writes_the_state(run_bootstrap, prefix):
+    config = {"githubRepository": REPOSITORY, "stateBucket": BUCKET, "statePrefix": prefix}
+    run = run_bootstrap(config)
     preview, deploy = _policy(run, "ci-preview"), _policy(run, "ci-deploy")
-    state = f"arn:aws:s3:::{BUCKET}/.pulumi/stacks/sagemaker-llm/dev.json"
-    assert policy_allows(preview, "s3:GetObject", state)
+    # What a preview of dev reads (pulumi/pulumi pkg/backend/diy): the backend's metadata and dev's checkpoint.
+    for key in (".pulumi/meta.yaml", *(f".pulumi/stacks/sagemaker-llm/dev.json{ext}" for ext in ("", ".gz", ".zst"))):
+        assert policy_allows(preview, "s3:GetObject", _state(key, prefix)), key
     assert policy_allows(preview, "s3:ListBucket", f"arn:aws:s3:::{BUCKET}")
-    assert not policy_allows(preview, "s3:PutObject", state)
-    assert not policy_allows(preview, "s3:GetObject", "arn:aws:s3:::another-bucket/x")
-    assert policy_allows(deploy, "s3:PutObject", state)
-    assert policy_allows(deploy, "s3:DeleteObject", f"arn:aws:s3:::{BUCKET}/.pulumi/locks/x.json")
+    # Not prod's checkpoint, nor anyone's history or backups (each holds the stack's secrets, encrypted).
+    for key in (
+        ".pulumi/stacks/sagemaker-llm/prod.json",
+        ".pulumi/stacks/sagemaker-llm/dev2.json",
+        ".pulumi/stacks/another-project/dev.json",
+        ".pulumi/history/sagemaker-llm/prod/prod-1700000000000000000.checkpoint.json",
+        ".pulumi/history/sagemaker-llm/dev/dev-1700000000000000000.checkpoint.json",
+        ".pulumi/backups/sagemaker-llm/prod/prod.1700000000000000000.json",
+    ):
+        assert not policy_allows(preview, "s3:GetObject", _state(key, prefix)), key
+    assert not policy_allows(preview, "s3:GetObject", _state(".pulumi/stacks/sagemaker-llm/dev.json", "other/"))
+    assert not policy_allows(preview, "s3:PutObject", _state(".pulumi/stacks/sagemaker-llm/dev.json", prefix))
+    assert not policy_allows(preview, "s3:GetObject", "arn:aws:s3:::another-bucket/.pulumi/meta.yaml")
+    # The deploy role runs every stack: checkpoints, history, backups, locks, under the URL's path only.
+    for key in (".pulumi/stacks/sagemaker-llm/prod.json", ".pulumi/locks/organization/sagemaker-llm/dev/x.json"):
+        assert policy_allows(deploy, "s3:PutObject", _state(key, prefix)), key
+        assert policy_allows(deploy, "s3:DeleteObject", _state(key, prefix)), key
+    assert not policy_allows(deploy, "s3:PutObject", _state("elsewhere/x", prefix))
 
 
-def test_kms_secrets_key_decrypts_for_preview_and_encrypts_for_deploy(run_bootstrap):
-    run = run_bootstrap({"githubRepository": REPOSITORY, "kmsKeyArn": KEY})
+def test_preview_of_another_stack_reads_that_stacks_state(run_bootstrap):
+    run = run_bootstrap({"githubRepository": REPOSITORY, "stateBucket": BUCKET, "previewStack": "prod"})
+    preview = _policy(run, "ci-preview")
+    assert policy_allows(preview, "s3:GetObject", _state(".pulumi/stacks/sagemaker-llm/prod.json"))
+    assert not policy_allows(preview, "s3:GetObject", _state(".pulumi/stacks/sagemaker-llm/dev.json"))
+
+
+def _key_arn(run, stack):
+    return run.one(KEY, f"ci-secrets-{stack}").state["arn"]
+
+
+def test_each_stack_gets_its_own_secrets_key_and_the_preview_decrypts_only_devs(run_bootstrap):
+    run = run_bootstrap({"githubRepository": REPOSITORY, "secretsKeys": True})
     preview, deploy = _policy(run, "ci-preview"), _policy(run, "ci-deploy")
-    assert policy_allows(preview, "kms:Decrypt", KEY)
-    assert not policy_allows(preview, "kms:Encrypt", KEY)
-    assert all(policy_allows(deploy, a, KEY) for a in ("kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"))
-    assert not policy_allows(deploy, "kms:Decrypt", KEY.replace("1234abcd", "99999999"))
+    dev, prod = _key_arn(run, "dev"), _key_arn(run, "prod")
+    assert dev != prod
+    assert policy_allows(preview, "kms:Decrypt", dev)
+    assert not policy_allows(preview, "kms:Decrypt", prod)
+    assert not policy_allows(preview, "kms:Encrypt", dev)
+    for key in (dev, prod):
+        assert all(policy_allows(deploy, a, key) for a in ("kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"))
+    assert not policy_allows(deploy, "kms:Decrypt", f"arn:aws:kms:us-east-1:{ACCOUNT}:key/someone-elses")
+    for stack in ("dev", "prod"):
+        key = run.one(KEY, f"ci-secrets-{stack}")
+        assert key.inputs["enableKeyRotation"] is True
+        alias = run.one(ALIAS, f"ci-secrets-{stack}")
+        assert alias.inputs["name"] == f"alias/sagemaker-llm-{stack}"
+        assert alias.inputs["targetKeyId"] == key.state["keyId"]
+    assert run.outputs["secretsProviders"] == {
+        "dev": "awskms://alias/sagemaker-llm-dev?region=us-east-1",
+        "prod": "awskms://alias/sagemaker-llm-prod?region=us-east-1",
+    }
+
+
+def test_without_secrets_keys_no_key_is_made_and_no_role_may_use_kms(run):
+    assert run.of_type(KEY) == [] and run.outputs["secretsProviders"] == {}
+    for role in ("ci-preview", "ci-deploy"):
+        assert not policy_allows(_policy(run, role), "kms:Decrypt", f"arn:aws:kms:us-east-1:{ACCOUNT}:key/x")
+
+
+@pytest.mark.parametrize("stack_file", sorted(BOOTSTRAP.parent.glob("Pulumi.*.yaml")), ids=lambda p: p.name)
+def test_a_committed_stack_that_names_an_awskms_provider_names_its_own_key(stack_file):
+    # `pulumi stack change-secrets-provider` writes the URL into Pulumi.<stack>.yaml; another stack's key there
+    # would put this stack's secrets where the preview role cannot decrypt them, or prod's where it can.
+    stack = stack_file.name.split(".")[1]
+    provider = yaml.safe_load(stack_file.read_text()).get("secretsprovider", "")
+    if provider.startswith("awskms://"):
+        assert provider.split("?")[0] == f"awskms://alias/sagemaker-llm-{stack}", provider
+
+
+def test_a_single_key_for_every_stack_is_refused(run_bootstrap):
+    key = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    with pytest.raises(BootstrapConfigError, match="kmsKeyArn: one key for every stack"):
+        run_bootstrap({"githubRepository": REPOSITORY, "kmsKeyArn": key})
+
+
+def test_deploy_role_manages_only_this_projects_ssm_parameters(run):
+    policy = _policy(run, "ci-deploy")
+    for name in ("sagemaker-llm/dev/proxy-api-key", "sagemaker-llm/prod/ui-admin-password"):
+        arn = f"arn:aws:ssm:us-west-2:{ACCOUNT}:parameter/{name}"
+        assert policy_allows(policy, "ssm:PutParameter", arn) and policy_allows(policy, "ssm:GetParameter", arn)
+    for name in ("other-app/db-password", "sagemaker-llm-old/dev/x", "proxy-api-key"):
+        arn = f"arn:aws:ssm:us-east-1:{ACCOUNT}:parameter/{name}"
+        for action in ("ssm:GetParameter", "ssm:PutParameter", "ssm:DeleteParameter"):
+            assert not policy_allows(policy, action, arn), (action, name)
 
 
 def test_existing_oidc_provider_is_reused_not_created(run_bootstrap):
@@ -183,7 +263,7 @@ def test_immutable_subjects_carry_owner_and_repository_ids(run_bootstrap):
 
 
 def test_custom_environments_are_the_only_ones_trusted(run_bootstrap):
-    run = run_bootstrap({"githubRepository": REPOSITORY, "deployEnvironments": ["staging"]})
+    run = run_bootstrap({"githubRepository": REPOSITORY, "deployEnvironments": ["staging"], "previewStack": "staging"})
     assert trust_admits(_trust(run, "ci-deploy"), _token("staging"))
     assert not trust_admits(_trust(run, "ci-deploy"), _token("dev"))
 
@@ -198,7 +278,11 @@ def test_custom_environments_are_the_only_ones_trusted(run_bootstrap):
         ({"deployEnvironments": ["dev:ref:refs/heads/x"]}, "deployEnvironments"),
         ({"githubOwnerId": "123"}, "githubOwnerId"),
         ({"stateBucket": "s3://octo-pulumi-state"}, "stateBucket"),
-        ({"kmsKeyArn": "arn:aws:kms:us-east-1:123456789012:alias/pulumi"}, "kmsKeyArn"),
+        ({"statePrefix": "s3://octo-pulumi-state/x"}, "statePrefix"),
+        ({"statePrefix": "teams/*"}, "statePrefix"),
+        ({"previewStack": "staging"}, "previewStack"),
+        ({"deployEnvironments": ["dev", "prod stack"]}, "deployEnvironments"),
+        ({"kmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"}, "kmsKeyArn"),
         ({"oidcProviderArn": "arn:aws:iam::123456789012:oidc-provider/gitlab.com"}, "oidcProviderArn"),
     ],
 )
@@ -246,7 +330,7 @@ _NAMED_CREATE = {
 
 def test_deploy_role_reaches_every_service_the_stack_creates_resources_in(main_run):
     run = main_run
-    policy = deploy_policy("aws", ACCOUNT, [])
+    policy = deploy_policy("aws", ACCOUNT, [], "sagemaker-llm")
     for resource in run.resources:
         provider, module = resource.type.split(":")[0], resource.type.split(":")[1].split("/")[0]
         if provider not in ("aws", "aws-native"):
@@ -256,7 +340,7 @@ def test_deploy_role_reaches_every_service_the_stack_creates_resources_in(main_r
             assert all(policy_allows(policy, a) for a in CLOUD_CONTROL_ACTIONS), resource.type
         if resource.type in _NAMED_CREATE:
             iam = module == "iam"
-            arn = f"arn:aws:iam::{ACCOUNT}:role/x" if iam else f"arn:aws:ssm:us-east-1:{ACCOUNT}:parameter/x"
+            arn = f"arn:aws:iam::{ACCOUNT}:role/x" if iam else resource.state["arn"]
             for action in _NAMED_CREATE[resource.type]:
                 assert policy_allows(policy, action, arn), (resource.type, action)
         elif module not in ("iam", "ssm"):
@@ -289,7 +373,7 @@ def _documents(run):
 
 @pytest.mark.parametrize(
     "config",
-    [{}, {"stateBucket": BUCKET, "kmsKeyArn": KEY, "subjectIncludesRef": True}],
+    [{}, {"stateBucket": BUCKET, "statePrefix": "ml", "secretsKeys": True, "subjectIncludesRef": True}],
     ids=["defaults", "everything"],
 )
 def test_every_policy_document_is_valid_and_names_real_actions(run_bootstrap, config):
