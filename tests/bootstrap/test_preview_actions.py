@@ -163,3 +163,11 @@ HTTP_VERB_ACTIONS = {"apigateway": {"GET"}}
 @cache
 def _operations(prefix: str) -> frozenset[str]:
     return frozenset(botocore.session.get_session().get_service_model(prefix).operation_names)
+
+
+def test_the_ci_doc_says_each_action_pull_request_code_can_make():
+    doc = (ROOT / "docs" / "ci.md").read_text().split("### What pull-request code can read", 1)[1]
+    for actions in preview_actions().values():
+        for action in actions:
+            assert f"`{action}`" in doc, action
+    assert "`kms:Decrypt`" in doc
