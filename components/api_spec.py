@@ -1,7 +1,7 @@
 """What either kind of ChatApi serves and takes: the routes, the arguments, and where clients reach it.
 
-Shared by the two API builders (components/http_api.py, components/streaming_api.py) and by ChatApi,
-which chooses between them.
+Shared by the two API builders (components/http_api.py, components/streaming_api.py, whose OpenAPI
+document components/rest_api_document.py writes) and by ChatApi, which chooses between them.
 """
 
 from __future__ import annotations
@@ -40,9 +40,9 @@ class ChatApiArgs:
     """Build a REST API whose Lambda integrations stream (apiStreaming) instead of the HTTP API."""
     function_streaming_invoke_arn: pulumi.Input[str] | None = None
     """The function's response-streaming invocation URI (`ProxyFunction.streaming_invoke_arn`); for `streaming`."""
-    manage_cloudwatch_role: bool = False
-    """With `streaming`: set the account's API Gateway CloudWatch Logs role (account-wide) so the REST stage
-    can write access logs; without it the stage writes none."""
+    manage_cloudwatch_role: bool = True
+    """With `streaming`: set the account's API Gateway CloudWatch Logs role (account-wide, kept on destroy), which
+    the REST stage's access logs need; off, the account must have one already (checked before anything is made)."""
 
 
 @dataclass(frozen=True)

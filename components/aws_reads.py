@@ -34,3 +34,14 @@ def lambda_concurrency_limit(region: str, lambda_client: Any = None) -> int | No
         return lambda_client.get_account_settings()["AccountLimit"]["ConcurrentExecutions"]
     except READ_ERRORS:
         return None
+
+
+def apigateway_cloudwatch_role(region: str, apigateway_client: Any = None) -> str | None:
+    """The account's API Gateway CloudWatch Logs role ARN in `region` (GetAccount): "" when none is set, None
+    when it cannot be read. Its IAM action is apigateway:GET on arn:aws:apigateway:<region>::/account, not an
+    operation name; it is read only when the stack does not set the role itself (apiGatewayCloudWatchRole false)."""
+    try:
+        apigateway_client = apigateway_client or client("apigateway", region)
+        return apigateway_client.get_account().get("cloudwatchRoleArn") or ""
+    except READ_ERRORS:
+        return None

@@ -412,6 +412,12 @@ def _api_problems(v: Mapping[str, Any]) -> list[str]:
             for origin in origins
             if not _is_origin(origin)
         ]
+    if origins and v["apiStreaming"]:  # no preflight on the REST API, no CORS headers on the proxy's streamed answers
+        problems.append(
+            "apiCorsOrigins: the streaming API (apiStreaming, the default) cannot answer browsers' CORS requests. "
+            "Call the API from a server (as OpenWebUI does) and `pulumi config rm apiCorsOrigins`, or use the HTTP "
+            "API, whose answers arrive whole and stop at 30 s: `pulumi config set apiStreaming false`."
+        )
     return problems
 
 
