@@ -22,6 +22,8 @@ import yaml
 
 from components.image import parse_ecr_image
 from components.instance_gpus import GPUS_BY_INSTANCE_TYPE, known_families
+from components.lora_adapters import MAX_LORA_RANKS, adapter_problems
+from components.vllm_args import STACK_VARIABLES_AT_MOST, vllm_args_environment, vllm_args_problems
 
 PROJECT_FILE = Path(__file__).resolve().parent.parent / "Pulumi.yaml"
 SECRET_KEYS = frozenset({"apiKey", "hfToken"})
@@ -128,7 +130,9 @@ def project_schema() -> ProjectSchema:
     config = project["config"]
     return ProjectSchema(
         name=project["name"],
-        types={key: spec["type"] for key, spec in config.items()},
+        # Pulumi.yaml cannot type a key as an object (its schema knows string, integer, boolean and array):
+        # such keys are declared without a type.
+        types={key: spec.get("type", "object") for key, spec in config.items()},
         defaults={key: spec["default"] for key, spec in config.items()},
     )
 
@@ -178,6 +182,14 @@ class Settings:
     """Stop sequences the proxy adds to every chat request (for a base model's chatTemplate)."""
     max_model_len: int
     """Context length for vLLM; 0 means the model's own."""
+    tensor_parallel_size: int
+    """GPUs the model is split over; 0 means every GPU of instance_type."""
+    vllm_args: dict[str, Any]
+    """vLLM options (`vllm serve` names without `--`) → value, given to the container as SM_VLLM_*."""
+    adapters: dict[str, str]
+    """LoRA adapters served on the base model: public model name → S3 URI of the adapter's .tar.gz."""
+    max_lora_rank: int
+    """With adapters: the highest LoRA rank vLLM accepts (--max-lora-rank)."""
     hf_token: pulumi.Output[str] | None
     """Hugging Face token for gated models (secret), or None."""
     api_key: pulumi.Output[str] | None
@@ -232,11 +244,12 @@ class Settings:
     @property
     def public_model_id(self) -> str:
         """The model id of the API: servedModelName, else modelId, else modelDataUri's last segment."""
-        if self.served_model_name:
-            return self.served_model_name
-        if self.model_id:
-            return self.model_id
-        return self.model_data_uri.rstrip("/").rsplit("/", 1)[-1]
+        return public_model_id(self.served_model_name, self.model_id, self.model_data_uri)
+
+    @property
+    def component_hosting(self) -> bool:
+        """True when the model is an inference component: to scale to zero, or to carry adapter components."""
+        return self.scale_to_zero or bool(self.adapters)
 
     @property
     def autoscaling_enabled(self) -> bool:
@@ -247,6 +260,15 @@ class Settings:
     def ssh_enabled(self) -> bool:
         """True when SSH to the UI host is open (a key pair and a CIDR are both set)."""
         return bool(self.ssh_key_name and self.ssh_allowed_cidr)
+
+
+def public_model_id(served_model_name: str, model_id: str, model_data_uri: str) -> str:
+    """servedModelName, else modelId, else modelDataUri's last segment: the base model's name in the API."""
+    if served_model_name:
+        return served_model_name
+    if model_id:
+        return model_id
+    return model_data_uri.rstrip("/").rsplit("/", 1)[-1]
 
 
 def load_settings(config: pulumi.Config | None = None) -> Settings:
@@ -302,6 +324,7 @@ def _read(config: pulumi.Config, key: str, kind: str) -> Any:
         "integer": config.get_int,
         "boolean": config.get_bool,
         "array": config.get_object,
+        "object": config.get_object,
     }
     return readers[kind](key)
 
@@ -313,6 +336,7 @@ def validate(values: Mapping[str, Any]) -> list[str]:
     problems += _endpoint_problems(values)
     problems += _api_problems(values)
     problems += _round_two_problems(values)
+    problems += _serving_problems(values)
     if values["uiEnabled"]:
         problems += _ui_problems(values)
     return problems
@@ -465,6 +489,58 @@ def _round_two_problems(v: Mapping[str, Any]) -> list[str]:
             f"for {v['instanceType']!r}; pick one of {known_families()}, or set scaleToZero false."
         )
     return problems
+
+
+def _serving_problems(v: Mapping[str, Any]) -> list[str]:
+    # How the model is served: its GPUs, vLLM's own options, and the LoRA adapters on it.
+    problems = []
+    instance_type, parallel = v["instanceType"], v["tensorParallelSize"]
+    gpus = GPUS_BY_INSTANCE_TYPE.get(instance_type)
+    if parallel < 0:
+        problems.append(
+            "tensorParallelSize: give 0 (every GPU of instanceType) or how many GPUs to split the model over."
+        )
+    elif parallel and gpus and gpus % parallel:
+        divisors = ", ".join(str(n) for n in range(1, gpus + 1) if gpus % n == 0)
+        problems.append(
+            f"tensorParallelSize: {parallel} does not divide the {gpus} GPUs of {instance_type}; "
+            f"give one of {divisors}, or 0 for all of them."
+        )
+    vllm_args, adapters = v["vllmArgs"], v["adapters"]
+    max_entries, max_value = environment_limits()
+    vllm_problems = vllm_args_problems(vllm_args, max_value_length=max_value)
+    problems += vllm_problems
+    if vllm_args and not vllm_problems:
+        if v["backendDialect"] != "openai":
+            problems.append("vllmArgs: only the vLLM container (backendDialect openai) reads them; unset them.")
+        elif len(vllm_args_environment(vllm_args)) + STACK_VARIABLES_AT_MOST > max_entries:
+            problems.append(
+                f"vllmArgs: a SageMaker container takes at most {max_entries} environment variables and the stack "
+                f"sets up to {STACK_VARIABLES_AT_MOST}; give at most {max_entries - STACK_VARIABLES_AT_MOST} options."
+            )
+    base_name = public_model_id(v["servedModelName"], v["modelId"], v["modelDataUri"])
+    problems += adapter_problems(adapters, base_model_name=base_name)
+    if adapters and v["backendDialect"] != "openai":
+        problems.append("adapters: only the vLLM container (backendDialect openai) serves LoRA adapters; unset them.")
+    offered = instance_type in sagemaker_instance_types()  # an unknown type has its own message
+    if adapters and not v["scaleToZero"] and offered and not gpus:
+        problems.append(
+            f"instanceType: with adapters the model is an inference component, which asks for its GPUs by number, "
+            f"and no GPU count is known for {instance_type!r}; pick one of {known_families()}."
+        )
+    if v["maxLoraRank"] not in MAX_LORA_RANKS:
+        problems.append(
+            f"maxLoraRank: vLLM {VLLM_VERSION} accepts one of {', '.join(map(str, MAX_LORA_RANKS))}; give the "
+            "highest rank (`r` in adapter_config.json) of your adapters, rounded up to one of those."
+        )
+    return problems
+
+
+@functools.cache
+def environment_limits() -> tuple[int, int]:
+    """A SageMaker container's environment: at most this many variables, each value at most this long (botocore)."""
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    return model.shape_for("EnvironmentMap").metadata["max"], model.shape_for("EnvironmentValue").metadata["max"]
 
 
 def _ui_problems(v: Mapping[str, Any]) -> list[str]:

@@ -36,7 +36,7 @@ def test_unset_keys_take_the_defaults_of_pulumi_yaml(pulumi_mocks):
         if key in {"modelId", "apiKey", "hfToken"}:
             continue
         value = getattr(settings, snake_case(key))
-        expected = tuple(spec["default"]) if spec["type"] == "array" else spec["default"]
+        expected = tuple(spec["default"]) if spec.get("type") == "array" else spec["default"]
         assert value == expected, key
     assert settings.api_key is None
     assert settings.hf_token is None
