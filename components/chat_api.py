@@ -1,7 +1,8 @@
 """ChatApi: the public OpenAI-compatible API (API Gateway) in front of the proxy function.
 
-By default an HTTP API (buffered answers, 30 s; components/http_api.py); with `streaming` a REST API that
-streams (components/streaming_api.py). Both take the same ChatApiArgs (components/api_spec.py).
+With `streaming` (apiStreaming, the stacks' default) a REST API that streams (components/streaming_api.py);
+without it an HTTP API (buffered answers, 30 s; components/http_api.py). Both take the same ChatApiArgs
+(components/api_spec.py).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The HTTP API variant of ChatApi (the default): buffered answers, cut by API Gateway at 30 s."""
+"""The HTTP API variant of ChatApi (apiStreaming false): buffered answers, cut by API Gateway at 30 s."""
 
 from __future__ import annotations
 

@@ -3,6 +3,7 @@
 botocore ships each service's API model, the same data the AWS SDKs validate requests with.
 """
 
+import json
 import re
 from functools import cache
 
@@ -109,8 +110,16 @@ def test_lambda_environment_fits_lambda_s_4_kb_limit(run):
 
 
 def test_integration_timeout_is_within_the_api_gateway_range(run):
-    timeout = run.one("aws:apigatewayv2/integration:Integration").inputs["timeoutMilliseconds"]
-    assert 50 <= timeout <= 30_000  # HTTP API range (botocore models it only as an integer)
+    # botocore models both only as integers: API Gateway's documented ranges
+    # (response-transfer-mode.html: a streamed response lasts at most 15 minutes).
+    for integration in run.of_type("aws:apigatewayv2/integration:Integration"):
+        assert 50 <= integration.inputs["timeoutMilliseconds"] <= 30_000  # HTTP API
+    for api in run.of_type("aws:apigateway/restApi:RestApi"):
+        for methods in json.loads(api.inputs["body"])["paths"].values():
+            integration = next(iter(methods.values()))["x-amazon-apigateway-integration"]
+            assert integration["responseTransferMode"] in _shape("apigateway", "ResponseTransferMode").enum
+            ceiling = 900_000 if integration["responseTransferMode"] == "STREAM" else 29_000
+            assert 50 <= integration["timeoutInMillis"] <= ceiling
 
 
 def test_ui_instance_type_is_an_ec2_instance_type(run):

@@ -1,4 +1,4 @@
-"""ChatApi: the routes, the Lambda integration, the permission, throttling and the URL clients use."""
+"""ChatApi with apiStreaming false: the HTTP API's routes, Lambda integration, permission, throttling and URL."""
 
 import json
 
@@ -11,7 +11,7 @@ ROUTE = "aws:apigatewayv2/route:Route"
 INTEGRATION = "aws:apigatewayv2/integration:Integration"
 STAGE = "aws:apigatewayv2/stage:Stage"
 PERMISSION = "aws:lambda/permission:Permission"
-API_ONLY = {"uiEnabled": False}
+API_ONLY = {"uiEnabled": False, "apiStreaming": False}  # the HTTP API: buffered, cheaper, CORS
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""ChatApi with apiStreaming: a regional REST API whose Lambda integrations stream, same routes and
+"""ChatApi with apiStreaming (the default): a regional REST API whose Lambda integrations stream, same routes and
 limits, one OpenAPI document per deployment, and access logs from the first `up` on."""
 
 import hashlib
@@ -22,14 +22,8 @@ ACCOUNT_SETTINGS = "aws:apigateway/account:Account"
 ROLE = "aws:iam/role:Role"
 ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 FUNCTION = "aws:lambda/function:Function"
-DEFAULTS = {
-    "uiEnabled": False,
-    "modelId": "distilgpt2",
-    "apiRateLimit": 5,
-    "apiBurstLimit": 7,
-    "apiStreaming": True,
-    "apiGatewayCloudWatchRole": True,
-}
+# No apiStreaming and no apiGatewayCloudWatchRole: the project's defaults.
+DEFAULTS = {"uiEnabled": False, "modelId": "distilgpt2", "apiRateLimit": 5, "apiBurstLimit": 7}
 ROLE_UNSET = {**DEFAULTS, "apiGatewayCloudWatchRole": False}
 STREAMING_VARIABLES = {
     "$context.integration.responseTransferMode",
@@ -47,7 +41,7 @@ def document(run) -> dict:
     return json.loads(run.one(REST_API).inputs["body"])
 
 
-def test_the_api_is_a_regional_rest_api_and_no_http_api(run):
+def test_by_default_the_api_is_a_regional_rest_api_and_no_http_api(run):
     assert run.of_type("aws:apigatewayv2/api:Api") == []
     assert run.of_type("aws:apigatewayv2/route:Route") == []
     api = run.one(REST_API).inputs
@@ -110,7 +104,7 @@ def test_the_stage_is_deployed_and_throttled(run):
     assert settings["settings"]["throttlingBurstLimit"] == 7
 
 
-def test_the_stack_sets_the_account_role_before_the_logged_stage_and_keeps_it_on_destroy(run):
+def test_by_default_the_stack_sets_the_account_role_before_the_logged_stage_and_keeps_it_on_destroy(run):
     role = run.one(ROLE, "api-cloudwatch-role")
     (statement,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
     assert statement["Principal"] == {"Service": "apigateway.amazonaws.com"}
@@ -222,6 +216,23 @@ def test_api_url_is_still_the_openai_base_url(run):
     api_id = run.one(STAGE).inputs["restApi"]
     assert api_id.startswith("rest")
     assert run.outputs["apiUrl"] == f"https://{api_id}.execute-api.{REGION}.amazonaws.com/{STAGE_NAME}/v1"
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_committed_stacks_as_they_are_build_a_streaming_rest_api_that_logs_every_request(
+    cached_run, stack_config, stack
+):
+    run = cached_run(stack_config(stack), stack=stack)
+    assert run.of_type("aws:apigatewayv2/api:Api") == []
+    operations = [op for methods in document(run)["paths"].values() for op in methods.values()]
+    assert {op["x-amazon-apigateway-integration"]["responseTransferMode"] for op in operations} == {"STREAM"}
+    stage = run.one(STAGE)
+    assert set(json.loads(stage.inputs["accessLogSettings"]["format"]).values()) >= STREAMING_VARIABLES
+    assert run.one(ACCOUNT_SETTINGS).urn in stage.dependencies
+    assert run.outputs["apiUrl"].endswith(f"/{STAGE_NAME}/v1")
+    function = run.one(FUNCTION).inputs
+    assert function["environment"]["variables"]["RESPONSE_STREAMING"] == "true"
+    assert function["timeout"] == 900
 
 
 def _rendered(template: str, **context: str) -> dict:

@@ -68,6 +68,10 @@ def test_copies_scale_between_zero_and_the_instance_maximum(cached_run):
     assert variant["managedInstanceScaling"]["maxInstanceCount"] == 3
 
 
+def _model_alarms(run):
+    return [r for r in run.children(run.one("sagemaker-llm:index:ModelEndpoint")) if r.type == ALARM]
+
+
 def _tracking(run):
     (policy,) = [p for p in run.of_type(POLICY) if p.inputs["policyType"] == "TargetTrackingScaling"]
     return policy
@@ -86,7 +90,7 @@ def test_idle_copies_scale_in_to_zero_by_aws_s_target_tracking_on_invocations_pe
     assert config["targetValue"] == 1  # one copy at most: idle is "not one request a minute", as AWS's example
     assert not config.get("disableScaleIn", False)
     assert config["scaleInCooldown"] == 20 * 60  # idleMinutes
-    alarms = [a.inputs for a in run.of_type(ALARM)]
+    alarms = [a.inputs for a in _model_alarms(run)]  # the stack's monitoring has alarms of its own
     assert [a["metricName"] for a in alarms] == ["NoCapacityInvocationFailures"]
     assert all(a.get("treatMissingData") != "breaching" for a in alarms)  # no datapoint is never a reason to act
 
@@ -162,7 +166,7 @@ def test_without_scale_to_zero_the_endpoint_has_its_model_on_the_variant_and_no_
     (variant,) = run.one(CONFIG).inputs["productionVariants"]
     assert variant["modelName"] == run.one(MODEL).state["name"]
     assert "managedInstanceScaling" not in variant
-    assert not run.of_type(COMPONENT) and not run.of_type(ALARM)
+    assert not run.of_type(COMPONENT) and not _model_alarms(run)
     assert "INFERENCE_COMPONENT_NAME" not in run.one(FUNCTION).inputs["environment"]["variables"]
 
 
