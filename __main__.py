@@ -3,7 +3,8 @@
 import pulumi
 
 from components.chat_api import ChatApi, ChatApiArgs
-from components.model_endpoint import ModelEndpoint, ModelEndpointArgs
+from components.model_endpoint import VARIANT_NAME, ModelEndpoint, ModelEndpointArgs
+from components.monitoring import Monitoring, MonitoringArgs
 from components.proxy_function import ProxyFunction, ProxyFunctionArgs, require_concurrency_quota
 from components.settings import load_settings
 
@@ -50,6 +51,7 @@ pulumi.export("modelId", endpoint.served_model_name)
 if endpoint.inference_component_name is not None:  # scaleToZero: invoking the endpoint needs it
     pulumi.export("inferenceComponentName", endpoint.inference_component_name)
 
+ui_instance_id = None
 if settings.ui_enabled:
     from components.chat_ui_host import ChatUiHost, ChatUiHostArgs
     from components.network import ui_placement
@@ -71,3 +73,21 @@ if settings.ui_enabled:
     pulumi.export("uiUrl", ui.ui_url)
     pulumi.export("uiAdminEmail", ui.admin_email)
     pulumi.export("uiAdminPassword", pulumi.Output.secret(ui.admin_password))
+    ui_instance_id = ui.instance_id
+
+monitoring = Monitoring(
+    "monitoring",
+    MonitoringArgs(
+        endpoint_name=endpoint.endpoint_name,
+        variant_name=VARIANT_NAME,
+        inference_component_name=endpoint.inference_component_name,
+        function_name=proxy.function_name,
+        function_log_group_name=proxy.log_group_name,
+        api=api.metric_source(),
+        model_ids=[endpoint.served_model_name],
+        reserved_concurrency=settings.api_max_concurrency,
+        ui_instance_id=ui_instance_id,
+        alarm_email=settings.alarm_email,
+    ),
+)
+pulumi.export("dashboardUrl", monitoring.dashboard_url)

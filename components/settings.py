@@ -240,6 +240,8 @@ class Settings:
     """Host the model as an inference component that scales to zero when idle."""
     idle_minutes: int
     """With scale_to_zero: the copies' scale-in cooldown in minutes (scale_to_zero.py)."""
+    alarm_email: str
+    """E-mail address the alarms notify (an SNS e-mail subscription); empty means the alarms notify nobody."""
 
     @property
     def public_model_id(self) -> str:
@@ -337,6 +339,8 @@ def validate(values: Mapping[str, Any]) -> list[str]:
     problems += _api_problems(values)
     problems += _round_two_problems(values)
     problems += _serving_problems(values)
+    if values["alarmEmail"] and not _EMAIL.fullmatch(values["alarmEmail"]):
+        problems.append(f"alarmEmail: {values['alarmEmail']!r} is not an e-mail address like `ops@example.com`.")
     if values["uiEnabled"]:
         problems += _ui_problems(values)
     return problems
