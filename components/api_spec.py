@@ -53,6 +53,10 @@ class ApiEndpoints:
     api_endpoint: pulumi.Output[str]
     api_url: pulumi.Output[str]
     execution_arn: pulumi.Output[str]
+    api_name: pulumi.Output[str]
+    """The API's name: what CloudWatch measures a REST API by (ApiName)."""
+    stage_name: str
+    """The stage clients call: the Stage dimension of the API's metrics."""
 
 
 def route_slug(route_key: str) -> str:

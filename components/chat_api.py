@@ -11,7 +11,8 @@ import pulumi
 import pulumi_aws as aws
 
 from components import stack_path
-from components.api_spec import ROUTES, ChatApiArgs
+from components.alarms import ApiMetricSource
+from components.api_spec import ROUTES, ApiEndpoints, ChatApiArgs
 from components.http_api import http_api
 from components.streaming_api import streaming_rest_api
 
@@ -45,6 +46,7 @@ class ChatApi(pulumi.ComponentResource):
         self.api_endpoint = endpoints.api_endpoint
         self.api_url = endpoints.api_url
         self.execution_arn = endpoints.execution_arn
+        self._metric_source = api_metric_source(args.streaming, endpoints)
         self.register_outputs(
             {
                 "api_id": self.api_id,
@@ -53,3 +55,16 @@ class ChatApi(pulumi.ComponentResource):
                 "execution_arn": self.execution_arn,
             }
         )
+
+    def metric_source(self) -> ApiMetricSource:
+        """Where CloudWatch measures this API (its kind and dimensions), for alarms and dashboards."""
+        return self._metric_source
+
+
+def api_metric_source(streaming: bool, endpoints: ApiEndpoints) -> ApiMetricSource:
+    """An HTTP API is measured by ApiId and Stage, a REST API by ApiName (the name, not the id) and Stage:
+    https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-metrics.html,
+    https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-metrics-and-dimensions.html"""
+    if streaming:
+        return ApiMetricSource("rest", {"ApiName": endpoints.api_name, "Stage": endpoints.stage_name})
+    return ApiMetricSource("http", {"ApiId": endpoints.api_id, "Stage": endpoints.stage_name})

@@ -96,4 +96,4 @@ def http_api(name: str, args: ChatApiArgs, parent: pulumi.Resource, log_group: a
     api_url = pulumi.Output.all(api.api_endpoint, stage.id, permission.id, *[r.id for r in routes]).apply(
         lambda values: f"{values[0]}/v1"
     )
-    return ApiEndpoints(api.id, api.api_endpoint, api_url, api.execution_arn)
+    return ApiEndpoints(api.id, api.api_endpoint, api_url, api.execution_arn, api_name=api.name, stage_name="$default")

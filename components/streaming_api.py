@@ -119,7 +119,7 @@ def streaming_rest_api(
     api_url = pulumi.Output.all(stage.invoke_url, throttling.id, permission.id).apply(
         lambda values: f"{values[0].rstrip('/')}/v1"
     )
-    return ApiEndpoints(api.id, stage.invoke_url, api_url, api.execution_arn)
+    return ApiEndpoints(api.id, stage.invoke_url, api_url, api.execution_arn, api_name=api.name, stage_name=STAGE_NAME)
 
 
 def _account_logging(name: str, args: ChatApiArgs, parent: pulumi.Resource) -> list[pulumi.Resource]:

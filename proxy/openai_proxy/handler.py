@@ -175,6 +175,7 @@ class Exchange:
         failed = self.reply.status >= 500 or server_error or bool(report and report.error)
         return {
             "with_metrics": True,
+            "endpoint": self.settings.endpoint_name,
             "model": self.settings.model_id,  # the proxy answers for this model only: one dimension value
             "errors": int(failed),
             "deadline_cuts": int(bool(report and report.cut_at_deadline)),

@@ -9,17 +9,16 @@ The Pulumi side (components/dashboard.py) reads the names below, so the contract
 from __future__ import annotations
 
 import math
-import os
 import time
 from typing import Any
 
 # Fixed for every stack; namespaces starting with AWS/ are reserved for AWS (CloudWatch PutMetricData).
 NAMESPACE = "SageMakerLLM/Proxy"
-# One dimension set: the stack's function and the model. Each combination is a billed custom metric, so
-# never a request id; the model is the deployment's own name (the proxy refuses any other).
-FUNCTION_DIMENSION = "function"
+# One dimension set: the stack's endpoint (one per stack and region) and the model. Each combination is a
+# billed custom metric, so never a request id; the model is the deployment's own name (the proxy refuses others).
+ENDPOINT_DIMENSION = "endpoint"
 MODEL_DIMENSION = "model"
-DIMENSIONS = (FUNCTION_DIMENSION, MODEL_DIMENSION)
+DIMENSIONS = (ENDPOINT_DIMENSION, MODEL_DIMENSION)
 # Log field → CloudWatch unit. The field names are the metric names, so the log line holds each value once.
 METRICS: dict[str, str] = {
     "latency_ms": "Milliseconds",
@@ -29,9 +28,6 @@ METRICS: dict[str, str] = {
     "errors": "Count",  # 1: the answer failed on the server's side (5xx, or an error event mid-stream)
     "deadline_cuts": "Count",  # 1: the answer was cut at the request's deadline
 }
-# Lambda sets this variable in every function; the local server has none.
-FUNCTION_VARIABLE = "AWS_LAMBDA_FUNCTION_NAME"
-LOCAL_FUNCTION = "local"
 UNKNOWN = "unknown"
 MAX_DIMENSION_VALUE = 1024  # CloudWatch's Dimension.Value: 1 to 1024 ASCII characters, no control characters
 
@@ -44,12 +40,7 @@ def dimension_value(value: Any) -> str:
 
 def embed_metrics(record: dict[str, Any], now_ms: int | None = None) -> dict[str, Any]:
     """`record` with the dimensions at its root and an `_aws` directive naming every metric it holds."""
-    function = record.get(FUNCTION_DIMENSION) or os.environ.get(FUNCTION_VARIABLE) or LOCAL_FUNCTION
-    record = {
-        **record,
-        FUNCTION_DIMENSION: dimension_value(function),
-        MODEL_DIMENSION: dimension_value(record.get(MODEL_DIMENSION)),
-    }
+    record = {**record, **{key: dimension_value(record.get(key)) for key in DIMENSIONS}}
     metrics = [{"Name": name, "Unit": unit} for name, unit in METRICS.items() if _is_number(record.get(name))]
     if not metrics:
         return record

@@ -8,6 +8,7 @@ COMPONENTS = {
     "sagemaker-llm:index:ModelEndpoint",
     "sagemaker-llm:index:ProxyFunction",
     "sagemaker-llm:index:ChatApi",
+    "sagemaker-llm:index:Monitoring",
 }
 API_ONLY = {"uiEnabled": False}
 
@@ -30,7 +31,7 @@ def test_every_resource_belongs_to_a_component_and_components_register_their_out
 
 def test_api_only_stack_exports_exactly_the_api_outputs(run_program):
     run = run_program({**API_ONLY, "modelId": "distilgpt2"})
-    assert set(run.outputs) == {"apiUrl", "apiKey", "endpointName", "modelId"}
+    assert set(run.outputs) == {"apiUrl", "apiKey", "endpointName", "modelId", "dashboardUrl"}
     assert run.secret_outputs == {"apiKey"}
     assert run.outputs["apiUrl"].startswith("https://")
     assert run.outputs["apiUrl"].endswith("/v1")
@@ -47,6 +48,7 @@ def test_full_stack_also_exports_the_ui_outputs_with_the_password_secret(run_pro
         "uiUrl",
         "uiAdminEmail",
         "uiAdminPassword",
+        "dashboardUrl",
     }
     assert run.secret_outputs == {"apiKey", "uiAdminPassword"}
 

@@ -14,7 +14,7 @@ from openai_proxy.handler import handler, stream_handler
 from openai_proxy.request_metrics import DIMENSIONS, METRICS, NAMESPACE, embed_metrics
 from tests.fakes.sagemaker_runtime import ErrorReply, StreamReply, one_part_per_line, vllm_chat_sse
 from tests.proxy.emf_spec import emf_problems
-from tests.proxy.events import MODEL_ID, api_event, chat
+from tests.proxy.events import ENDPOINT, MODEL_ID, api_event, chat
 from tests.proxy.test_deadline import WORDS
 
 PROXY_PACKAGE = Path(request_metrics.__file__).parent
@@ -36,26 +36,20 @@ def metric_values(record: dict) -> dict[str, float]:
     return {definition["Name"]: record[definition["Name"]] for definition in directive["Metrics"]}
 
 
-@pytest.fixture
-def in_lambda(monkeypatch):
-    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "sagemaker-llm-dev-proxy-function-1a2b3c")
-
-
-def test_a_buffered_answer_carries_tokens_latency_and_no_error(proxy_env, in_lambda, capsys):
+def test_a_buffered_answer_carries_tokens_latency_and_no_error(proxy_env, capsys):
     capsys.readouterr()
     assert handler(api_event("POST", "/v1/chat/completions", chat()))["statusCode"] == 200
 
     record = logged(capsys)
     values = metric_values(record)
-    assert record["function"] == "sagemaker-llm-dev-proxy-function-1a2b3c"
-    assert record["model"] == MODEL_ID
+    assert (record["endpoint"], record["model"]) == (ENDPOINT, MODEL_ID)  # the stack's, known from its outputs
     assert values["prompt_tokens"] > 0 and values["completion_tokens"] > 0
     assert values["latency_ms"] >= 0
     assert values["errors"] == 0 and values["deadline_cuts"] == 0
     assert "time_to_first_token_ms" not in values  # not a stream
 
 
-def test_a_streamed_answer_also_carries_the_time_to_its_first_event(proxy_env, in_lambda, capsys):
+def test_a_streamed_answer_also_carries_the_time_to_its_first_event(proxy_env, capsys):
     proxy_env.script(StreamReply(one_part_per_line(vllm_chat_sse(["Hello", " there"]))))
     capsys.readouterr()
     response = stream_handler(api_event("POST", "/v1/chat/completions", chat(stream=True)))
@@ -127,15 +121,8 @@ def test_lines_of_other_routes_carry_no_metrics(proxy_env, capsys):
     assert "_aws" not in json.loads(line)
 
 
-def test_outside_lambda_the_function_dimension_says_local(proxy_env, monkeypatch, capsys):
-    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME", raising=False)
-    capsys.readouterr()
-    handler(api_event("POST", "/v1/chat/completions", chat()))
-    assert logged(capsys)["function"] == "local"
-
-
 def test_the_dimensions_are_few_and_never_per_request():
-    assert DIMENSIONS == ("function", "model")
+    assert DIMENSIONS == ("endpoint", "model")
     assert not NAMESPACE.startswith("AWS/")
     assert set(METRICS) >= {"prompt_tokens", "completion_tokens", "latency_ms", "time_to_first_token_ms"}
     assert set(METRICS) >= {"errors", "deadline_cuts"}
@@ -150,11 +137,11 @@ def test_the_proxy_never_calls_put_metric_data():
 @settings(deadline=None)
 @given(
     model=st.text(max_size=1100),
-    function=st.text(max_size=80),
+    endpoint=st.text(max_size=80),
     numbers=st.dictionaries(st.sampled_from(sorted(METRICS)), st.integers(0, 10**9) | st.floats(0, 1e9)),
 )
-def test_any_model_name_and_values_give_a_valid_document(model, function, numbers):
-    record = embed_metrics({"model": model, "function": function, **numbers}, now_ms=1_765_000_000_000)
+def test_any_model_name_and_values_give_a_valid_document(model, endpoint, numbers):
+    record = embed_metrics({"model": model, "endpoint": endpoint, **numbers}, now_ms=1_765_000_000_000)
     problems = emf_problems(json.dumps(record), now_ms=1_765_000_000_000) if "_aws" in record else []
     assert problems == []
     assert ("_aws" in record) == bool(numbers)

@@ -1,0 +1,234 @@
+"""Monitoring: alarms that reach a person, a dashboard of the whole path, and saved queries over the proxy's logs.
+
+The alarm topic is encrypted with its own customer-managed KMS key whose policy lets CloudWatch use it:
+CloudWatch cannot publish to a topic under the AWS-managed alias/aws/sns key (its policy cannot name
+cloudwatch.amazonaws.com), and that failure shows only in the alarm's history
+(https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components.alarms import (
+    AlarmSpec,
+    ApiMetricSource,
+    api_alarms,
+    model_alarms,
+    model_dimensions,
+    proxy_alarms,
+    ui_host_alarms,
+)
+from components.dashboard import DashboardView, dashboard_body, dashboard_name, dashboard_url
+from components.log_queries import QUERIES
+
+KEY_DELETION_DAYS = 7  # the shortest wait KMS allows before deleting a key after `pulumi destroy`
+
+
+@dataclass(frozen=True)
+class MonitoringArgs:
+    """What to watch and whom to tell."""
+
+    endpoint_name: pulumi.Input[str]
+    """The SageMaker endpoint (ModelEndpoint.endpoint_name)."""
+    variant_name: str
+    """Its production variant (model_endpoint.VARIANT_NAME)."""
+    function_name: pulumi.Input[str]
+    """The proxy Lambda (ProxyFunction.function_name)."""
+    function_log_group_name: pulumi.Input[str]
+    """The proxy's log group, which the saved queries read (ProxyFunction.log_group_name)."""
+    api: ApiMetricSource
+    """The API's kind and metric dimensions (ChatApi.metric_source())."""
+    model_ids: Sequence[pulumi.Input[str]]
+    """Every public model id the proxy answers for: the `model` dimension of its metrics."""
+    inference_component_name: pulumi.Input[str] | None = None
+    """With scaleToZero: the component whose metrics replace the variant's, and whose wake-up is watched."""
+    reserved_concurrency: int = 0
+    """The proxy's reserved concurrency (apiMaxConcurrency); 0: no reserve, no alarm on nearing it."""
+    ui_instance_id: pulumi.Input[str] | None = None
+    """The UI host (ChatUiHost.instance_id): recovered on a failed system check, rebooted on a failed instance one."""
+    alarm_email: str = ""
+    """E-mail address every alarm notifies on ALARM and on OK; empty: the alarms notify nobody."""
+    model_latency_p90_ms: int = 20_000
+    """The model's p90 latency above which the latency alarm fires (answers near the 28 s deadline, by default)."""
+
+
+class Monitoring(pulumi.ComponentResource):
+    """The stack's alarms (and their e-mail), its CloudWatch dashboard and its saved Logs Insights queries."""
+
+    dashboard_name: pulumi.Output[str]
+    """`<project>-<stack>`."""
+    dashboard_url: pulumi.Output[str]
+    """The dashboard in the CloudWatch console."""
+    alarm_names: pulumi.Output[list[str]]
+    """Every alarm's name, all starting with `<project>-<stack>-`."""
+    topic_arn: pulumi.Output[str] | None
+    """The SNS topic the alarms notify; None without alarm_email."""
+
+    def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("sagemaker-llm:index:Monitoring", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        invoke = pulumi.InvokeOptions(parent=self)
+        region = aws.get_region(opts=invoke).region
+        partition = aws.get_partition(opts=invoke).partition
+        prefix = dashboard_name(pulumi.get_project(), pulumi.get_stack())
+
+        self.topic_arn = self._topic(name, args.alarm_email, partition) if args.alarm_email else None
+        notify = [self.topic_arn] if self.topic_arn is not None else []
+        model = model_dimensions(args.endpoint_name, args.variant_name, args.inference_component_name)
+        scale_to_zero = args.inference_component_name is not None
+        specs = [
+            *model_alarms(model, args.model_latency_p90_ms, scale_to_zero),
+            *proxy_alarms(args.function_name, args.reserved_concurrency),
+            *api_alarms(args.api, model, scale_to_zero),
+            *(ui_host_alarms(args.ui_instance_id, partition, region) if args.ui_instance_id is not None else []),
+        ]
+        alarms = [_alarm(name, prefix, spec, notify, child) for spec in specs]
+        self.alarm_names = pulumi.Output.all(*[alarm.name for alarm in alarms])
+
+        for title, query in QUERIES.items():
+            aws.cloudwatch.QueryDefinition(
+                f"{name}-query-{title.replace(' ', '-')}",
+                name=f"{prefix}/{title}",  # a folder per stack in the console's saved queries
+                query_string=query,
+                log_group_names=[args.function_log_group_name],
+                opts=child,
+            )
+
+        body = pulumi.Output.all(
+            endpoint=args.endpoint_name,
+            component=args.inference_component_name,
+            function=args.function_name,
+            api=pulumi.Output.from_input(dict(args.api.dimensions)),
+            models=pulumi.Output.all(*args.model_ids),
+            alarms=pulumi.Output.all(*[alarm.arn for alarm in alarms]),
+        ).apply(
+            lambda v: json.dumps(
+                dashboard_body(
+                    DashboardView(
+                        name=prefix,
+                        region=region,
+                        endpoint_name=v["endpoint"],
+                        variant_name=args.variant_name,
+                        component_name=v["component"],
+                        function_name=v["function"],
+                        reserved_concurrency=args.reserved_concurrency,
+                        api_kind=args.api.kind,
+                        api_dimensions=v["api"],
+                        model_ids=v["models"],
+                        alarm_arns=v["alarms"],
+                    )
+                )
+            )
+        )
+        dashboard = aws.cloudwatch.Dashboard(
+            f"{name}-dashboard", dashboard_name=prefix, dashboard_body=body, opts=child
+        )
+        self.dashboard_name = dashboard.dashboard_name
+        self.dashboard_url = dashboard.dashboard_name.apply(lambda dashboard: dashboard_url(region, dashboard))
+        outputs: dict[str, Any] = {
+            "dashboard_name": self.dashboard_name,
+            "dashboard_url": self.dashboard_url,
+            "alarm_names": self.alarm_names,
+        }
+        if self.topic_arn is not None:
+            outputs["topic_arn"] = self.topic_arn
+        self.register_outputs(outputs)
+
+    def _topic(self, name: str, email: str, partition: str) -> pulumi.Output[str]:
+        """An SNS topic under its own KMS key that CloudWatch may use, with `email` subscribed."""
+        child = pulumi.ResourceOptions(parent=self)
+        account = aws.get_caller_identity(opts=pulumi.InvokeOptions(parent=self)).account_id
+        key = aws.kms.Key(
+            f"{name}-alarm-key",
+            description="Encrypts the stack's alarm topic; CloudWatch alarms may use it to publish",
+            enable_key_rotation=True,
+            deletion_window_in_days=KEY_DELETION_DAYS,
+            policy=pulumi.Output.json_dumps(alarm_key_policy(partition, account)),
+            opts=child,
+        )
+        topic = aws.sns.Topic(f"{name}-alarms", kms_master_key_id=key.arn, opts=child)
+        # AWS e-mails the address a link to confirm: nothing arrives before someone follows it.
+        aws.sns.TopicSubscription(f"{name}-alarm-email", topic=topic.arn, protocol="email", endpoint=email, opts=child)
+        return topic.arn
+
+
+def alarm_key_policy(partition: str, account: str) -> dict[str, Any]:
+    """The account administers the key (KMS's default statement); CloudWatch may encrypt alarm notifications.
+
+    The CloudWatch statement is AWS's documented one, without conditions: a condition key that CloudWatch's
+    request does not carry would drop every notification silently. Who may publish is the topic's business.
+    """
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AccountAdministersTheKey",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            },
+            {
+                "Sid": "CloudWatchAlarmsPublish",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                "Resource": "*",
+            },
+        ],
+    }
+
+
+def _alarm(
+    name: str, prefix: str, spec: AlarmSpec, notify: list[pulumi.Output[str]], opts: pulumi.ResourceOptions
+) -> aws.cloudwatch.MetricAlarm:
+    """One CloudWatch alarm from its spec, notifying `notify` on ALARM and on OK."""
+    settings: dict[str, Any] = {}
+    if spec.expression is None:
+        (metric,) = spec.metrics
+        percentile = metric.stat.startswith("p")
+        settings = {
+            "namespace": metric.namespace,
+            "metric_name": metric.metric,
+            "dimensions": metric.dimensions,
+            "period": spec.period,
+            "extended_statistic" if percentile else "statistic": metric.stat,
+        }
+        if percentile:  # a few slow requests in a quiet period say little: keep the alarm's state
+            settings["evaluate_low_sample_count_percentiles"] = "ignore"
+    else:
+        settings["metric_queries"] = [
+            aws.cloudwatch.MetricAlarmMetricQueryArgs(
+                id=f"m{index}",
+                metric=aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
+                    namespace=metric.namespace,
+                    metric_name=metric.metric,
+                    dimensions=metric.dimensions,
+                    stat=metric.stat,
+                    period=spec.period,
+                ),
+                return_data=False,
+            )
+            for index, metric in enumerate(spec.metrics)
+        ] + [aws.cloudwatch.MetricAlarmMetricQueryArgs(id="e", expression=spec.expression, return_data=True)]
+    return aws.cloudwatch.MetricAlarm(
+        f"{name}-{spec.slug}",
+        name=f"{prefix}-{spec.slug}",
+        alarm_description=spec.guide,
+        comparison_operator=spec.comparison,
+        threshold=spec.threshold,
+        evaluation_periods=spec.evaluation_periods,
+        datapoints_to_alarm=spec.datapoints_to_alarm,
+        treat_missing_data=spec.treat_missing_data,
+        alarm_actions=[*spec.instance_actions, *notify],
+        ok_actions=list(notify),
+        opts=opts,
+        **settings,
+    )
