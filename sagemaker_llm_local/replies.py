@@ -61,12 +61,14 @@ class ErrorReply:
 
     @classmethod
     def inference_component_required(cls) -> ErrorReply:
-        """An endpoint that hosts inference components, invoked without naming one (boto3 issues quote it)."""
+        """An endpoint that hosts inference components, invoked without naming one (quoted in langchain-ai/langchain
+        issue 16150; the body's ErrorCode in BerriAI/litellm pull 37766)."""
         return cls(
             400,
             "ValidationError",
             "Inference Component Name header is required for endpoints to which you plan to deploy inference "
             "components. Please include Inference Component Name header or consider using SageMaker models.",
+            {"ErrorCode": "INFERENCE_COMPONENT_NAME_MISSING"},
         )
 
     @classmethod

@@ -20,9 +20,9 @@ import pytest
 
 from openai_proxy.handler import handler, stream_handler
 from openai_proxy.lambda_runtime import RuntimeApiClient, serve
+from sagemaker_llm_local.sagemaker_runtime import SageMakerRuntime
 from tests.engine.fixtures import API_KEY
 from tests.fakes import local_proxy_server
-from tests.fakes.sagemaker_runtime import FakeSageMakerRuntime
 from tests.proxy.events import api_event
 from tests.proxy.test_payload_v1 import rest_event
 from tests.streaming.conftest import FakeRuntimeApi
@@ -37,7 +37,7 @@ def engine_server_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def engine_api(engine_proxy_env: FakeSageMakerRuntime, engine_server_url: str) -> str:
+def engine_api(engine_proxy_env: SageMakerRuntime, engine_server_url: str) -> str:
     """The local server's OpenAI base URL; it reads the proxy's environment (`engine_proxy_env`) per request."""
     return engine_server_url
 
@@ -48,7 +48,7 @@ def engine_client(engine_api: str) -> openai.OpenAI:
 
 
 @pytest.fixture
-def buffered(engine_proxy_env: FakeSageMakerRuntime) -> Callable[..., dict]:
+def buffered(engine_proxy_env: SageMakerRuntime) -> Callable[..., dict]:
     """`buffered(method, path, body)`: the Lambda response of the buffered handler (HTTP API, payload 2.0)."""
 
     def call(method: str, path: str, body: Any = None) -> dict:
@@ -59,7 +59,7 @@ def buffered(engine_proxy_env: FakeSageMakerRuntime) -> Callable[..., dict]:
 
 @pytest.fixture
 def streaming_runtime(
-    engine_proxy_env: FakeSageMakerRuntime, monkeypatch: pytest.MonkeyPatch
+    engine_proxy_env: SageMakerRuntime, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Callable[..., tuple[dict, list, dict]]]:
     """`streaming_runtime(body)`: POST /v1/chat/completions through the streaming runtime, as ProxyFunction runs it
     with apiStreaming; returns the prelude (status, headers), the `data:` events and the trailers."""

@@ -1,6 +1,6 @@
 """The real engine as pytest fixtures: vLLM 0.27.1 on CPU with a tiny offline model, behind the SageMaker relay.
 
-    vLLM 0.27.1 (127.0.0.1, its own venv) ◀─ FakeSageMakerRuntime(relay_to=…) ◀─ boto3 in the proxy
+    vLLM 0.27.1 (127.0.0.1, its own venv) ◀─ SageMakerRuntime(relay_to=…) ◀─ boto3 in the proxy
 
 Loaded for every test session as a plugin (tests/conftest.py), used by tests/engine and tests/e2e;
 nothing starts unless a test asks for these fixtures:
@@ -12,12 +12,13 @@ nothing starts unless a test asks for these fixtures:
 - `tiny_model` (session): a folder with a GPT-2 of 2 layers, 64 wide, 1024 positions and its
   tokenizer, made now by make_model.py (about 15 s), with the dev stack's chat template
   (Pulumi.dev.yaml's `chatTemplate`, which ignores `tools`).
-- `vllm_engine` (session) → `Engine(url, model)`: `python -m vllm.entrypoints.openai.api_server`
-  on a free port, `--max-model-len 1024 --dtype float32`, `VLLM_CPU_KVCACHE_SPACE=1`; up when
+- `vllm_engine` (session) → `Engine(url, model)`: vLLM started as `sagemaker-llm-local` starts it
+  (sagemaker_llm_local/engine.py: the DLC's command line from `SM_VLLM_*`, its own process group) on a
+  free port, `--max-model-len 1024 --dtype float32`, `VLLM_CPU_KVCACHE_SPACE=1`; up when
   `/ping` answers (about 30 to 90 s on 2 cores, at most `ENGINE_START_SECONDS` = 300); stopped, with
   its workers, at the end. `ENGINE_URL=http://127.0.0.1:PORT` uses a vLLM already running instead
   (serving `MODEL_ID`), which saves the start while working on the tests.
-- `engine_relay` (session): the fake SageMaker runtime relaying to it; `relay` (per test): the
+- `engine_relay` (session): the SageMaker runtime emulator (sagemaker_llm_local) relaying to it; `relay` (per test): the
   same with no scripted replies and no recorded requests.
 - `engine_proxy_env` (per test): the proxy's environment as ProxyFunction sets it, pointed at the
   relay (key `API_KEY`, model `MODEL_ID`); tests add `MAX_OUTPUT_TOKENS`, `STOP_SEQUENCES`… with monkeypatch.
@@ -27,11 +28,8 @@ The vLLM log lands in tests/engine/artifacts/vllm.log (gitignored).
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,16 +37,15 @@ from pathlib import Path
 import pytest
 import yaml
 
+from sagemaker_llm_local.engine import container_flags, default_venv, engine_environment, failure_cause, vllm_command
+from sagemaker_llm_local.processes import StartError, answers, start_group, stop_group, wait_until_answers
+from sagemaker_llm_local.sagemaker_runtime import SageMakerRuntime
 from tests.fakes import configure_proxy
-from tests.fakes.sagemaker_runtime import FakeSageMakerRuntime
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 ARTIFACTS = HERE / "artifacts"
-VENV = Path(
-    os.environ.get("VLLM_ENGINE_VENV")
-    or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sagemaker-llm" / "vllm-engine"
-)
+VENV = default_venv()
 MODEL_ID = "tiny-gpt2"
 ENDPOINT = "engine-endpoint"
 API_KEY = "engine-test-key-0123456789"
@@ -110,44 +107,18 @@ def tiny_model(engine_venv: Path, tmp_path_factory: pytest.TempPathFactory) -> P
 
 
 def _engine_environment() -> dict[str, str]:
-    # Offline and quiet: no hub, no usage reports; a 1 GiB KV cache is plenty for 1024 positions.
-    return {
-        "PATH": os.environ["PATH"],
-        "HOME": os.environ.get("HOME", "/root"),
-        "LANG": "C.UTF-8",
-        "VLLM_CPU_KVCACHE_SPACE": "1",
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "VLLM_NO_USAGE_STATS": "1",
-        "DO_NOT_TRACK": "1",
-    } | {name: os.environ[name] for name in ("VLLM_CACHE_ROOT", "TORCHINDUCTOR_CACHE_DIR") if name in os.environ}
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
-def _stop_group(process: subprocess.Popen) -> None:
-    """vLLM runs its engine core in child processes: end the whole group it leads."""
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(10)
+    # Offline and quiet (sagemaker-llm-local's engine environment), nothing else from the shell; a 1 GiB KV
+    # cache is plenty for 1024 positions.
+    base = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), "LANG": "C.UTF-8"}
+    base |= {name: os.environ[name] for name in ("VLLM_CACHE_ROOT", "TORCHINDUCTOR_CACHE_DIR") if name in os.environ}
+    return engine_environment(base | {"VLLM_CPU_KVCACHE_SPACE": "1"}, cpu=True, offline=True)
 
 
 @pytest.fixture(scope="session")
 def vllm_engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
     running = os.environ.get("ENGINE_URL")
     if running:
-        if not _answers(f"{running.rstrip('/')}/ping"):
+        if not answers(f"{running.rstrip('/')}/ping"):
             pytest.fail(f"ENGINE_URL={running} does not answer /ping")
         yield Engine(running.rstrip("/"), MODEL_ID)
         return
@@ -156,29 +127,26 @@ def vllm_engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
     port = free_port()
     ARTIFACTS.mkdir(exist_ok=True)
     log = ARTIFACTS / "vllm.log"
-    command = [
-        str(venv / "bin" / "python"),
-        *("-m", "vllm.entrypoints.openai.api_server"),
-        *("--model", str(model), "--served-model-name", MODEL_ID),
-        *("--host", "127.0.0.1", "--port", str(port)),
-        *("--max-model-len", str(MAX_MODEL_LEN), "--dtype", "float32"),
-    ]
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            command, env=_engine_environment(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
+    log.unlink(missing_ok=True)
+    # The container's flags, as sagemaker-llm-local and the DLC give them, plus float32 for the tiny CPU model.
+    flags = container_flags(
+        {
+            "SM_VLLM_MODEL": str(model),
+            "SM_VLLM_SERVED_MODEL_NAME": MODEL_ID,
+            "SM_VLLM_MAX_MODEL_LEN": str(MAX_MODEL_LEN),
+            "SM_VLLM_DTYPE": "float32",
+        }
+    )
+    process = start_group(vllm_command(venv / "bin" / "python", flags, port), _engine_environment(), log)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + ENGINE_START_SECONDS
-        while not _answers(f"{url}/ping"):
-            if process.poll() is not None:
-                pytest.fail(f"vLLM exited with {process.returncode} while starting:\n{_tail(log)}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"vLLM did not answer /ping within {ENGINE_START_SECONDS} s:\n{_tail(log)}")
-            time.sleep(1)
+        try:
+            wait_until_answers("vLLM", f"{url}/ping", process, log, seconds=ENGINE_START_SECONDS, cause=failure_cause)
+        except StartError as error:
+            pytest.fail(f"{error}\n{_tail(log)}")
         yield Engine(url, MODEL_ID)
     finally:
-        _stop_group(process)
+        stop_group(process)
 
 
 def _tail(log: Path, lines: int = 40) -> str:
@@ -186,13 +154,13 @@ def _tail(log: Path, lines: int = 40) -> str:
 
 
 @pytest.fixture(scope="session")
-def engine_relay(vllm_engine: Engine) -> Iterator[FakeSageMakerRuntime]:
-    with FakeSageMakerRuntime(relay_to=vllm_engine.url) as fake:
-        yield fake
+def engine_relay(vllm_engine: Engine) -> Iterator[SageMakerRuntime]:
+    with SageMakerRuntime(relay_to=vllm_engine.url) as runtime:
+        yield runtime
 
 
 @pytest.fixture
-def relay(engine_relay: FakeSageMakerRuntime) -> Iterator[FakeSageMakerRuntime]:
+def relay(engine_relay: SageMakerRuntime) -> Iterator[SageMakerRuntime]:
     """The relay in front of vLLM, with no scripted replies or recorded requests left from another test."""
     engine_relay.reset()
     yield engine_relay
@@ -200,7 +168,7 @@ def relay(engine_relay: FakeSageMakerRuntime) -> Iterator[FakeSageMakerRuntime]:
 
 
 @pytest.fixture
-def engine_proxy_env(monkeypatch: pytest.MonkeyPatch, relay: FakeSageMakerRuntime) -> FakeSageMakerRuntime:
+def engine_proxy_env(monkeypatch: pytest.MonkeyPatch, relay: SageMakerRuntime) -> SageMakerRuntime:
     """The proxy configured as deployed (openai dialect, a key required) in front of the relay."""
     configure_proxy(monkeypatch, relay.url, endpoint=ENDPOINT, model_id=MODEL_ID, api_key=API_KEY)
     return relay

@@ -10,8 +10,8 @@ import botocore.exceptions
 import pytest
 from botocore.config import Config
 
+from sagemaker_llm_local.replies import ErrorReply
 from tests.engine.fixtures import ENDPOINT, MODEL_ID
-from tests.fakes.sagemaker_runtime import ErrorReply
 
 pytestmark = pytest.mark.engine
 

@@ -12,8 +12,8 @@ import botocore.exceptions
 import pytest
 from botocore.config import Config
 
+from sagemaker_llm_local.sagemaker_runtime import SageMakerRuntime
 from tests.fakes import FAKE_AWS
-from tests.fakes.sagemaker_runtime import FakeSageMakerRuntime
 
 CHAT = json.dumps({"messages": [{"role": "user", "content": "Hi"}], "stream": True})
 
@@ -53,7 +53,7 @@ def client(url: str):
 
 
 def test_a_container_hanging_up_mid_answer_ends_the_stream_with_a_model_stream_error(breaking_container):
-    with FakeSageMakerRuntime(relay_to=breaking_container) as relay:
+    with SageMakerRuntime(relay_to=breaking_container) as relay:
         response = client(relay.url).invoke_endpoint_with_response_stream(EndpointName="e", Body=CHAT)
         parts = []
         with pytest.raises(botocore.exceptions.EventStreamError) as broken:
@@ -69,7 +69,7 @@ def test_a_container_that_cannot_be_reached_is_an_internal_failure():
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))
         nobody = f"http://127.0.0.1:{unused.getsockname()[1]}"
-    with FakeSageMakerRuntime(relay_to=nobody) as relay, pytest.raises(botocore.exceptions.ClientError) as failed:
+    with SageMakerRuntime(relay_to=nobody) as relay, pytest.raises(botocore.exceptions.ClientError) as failed:
         client(relay.url).invoke_endpoint(EndpointName="e", Body=CHAT)
 
     assert failed.value.response["Error"]["Code"] == "InternalFailure"
