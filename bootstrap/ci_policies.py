@@ -19,6 +19,7 @@ DEPLOY_SERVICES: dict[str, tuple[str, ...]] = {
     "apigateway": ("apigateway",),
     "apigatewayv2": ("apigateway",),
     "cloudwatch": ("logs", "cloudwatch"),
+    "sns": ("sns",),  # alarmEmail's topic and subscription
     "appautoscaling": ("application-autoscaling",),
     "ec2": ("ec2",),
     "ebs": ("ec2",),
@@ -59,7 +60,13 @@ _IAM_ROLE_ACTIONS = [
 # The services the stack hands its roles to (SageMaker, Lambda, EC2 for the UI host, API Gateway's log role).
 _PASSED_TO = ["sagemaker.amazonaws.com", "lambda.amazonaws.com", "ec2.amazonaws.com", "apigateway.amazonaws.com"]
 # Service-linked roles AWS creates on first use (endpoint autoscaling, API Gateway).
-_LINKED_SERVICES = ["sagemaker.application-autoscaling.amazonaws.com", "ops.apigateway.amazonaws.com"]
+# events.amazonaws.com: AWSServiceRoleForCloudWatchEvents, which PutMetricAlarm creates for an alarm with an EC2
+# action (the UI host's recover and reboot; CloudWatch's "Using service-linked roles for CloudWatch").
+_LINKED_SERVICES = [
+    "sagemaker.application-autoscaling.amazonaws.com",
+    "ops.apigateway.amazonaws.com",
+    "events.amazonaws.com",
+]
 # pulumi-aws-native (scaleToZero's inference component) goes through the Cloud Control API, IAM prefix
 # cloudformation, which runs each resource's handlers with the caller's own permissions (those above).
 CLOUD_CONTROL_ACTIONS = [

@@ -1,9 +1,10 @@
 """Monitoring: alarms that reach a person, a dashboard of the whole path, and saved queries over the proxy's logs.
 
-The alarm topic is encrypted with its own customer-managed KMS key whose policy lets CloudWatch use it:
-CloudWatch cannot publish to a topic under the AWS-managed alias/aws/sns key (its policy cannot name
-cloudwatch.amazonaws.com), and that failure shows only in the alarm's history
-(https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services).
+The alarm topic is not encrypted with KMS, on purpose. The AWS-managed alias/aws/sns key cannot work (its policy
+cannot name cloudwatch.amazonaws.com, so CloudWatch's publishes fail, visibly only in the alarm's history:
+https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services). A key of our
+own would work, but CI's deploy role would then need rights to manage KMS keys, which it is kept from (the stacks'
+secrets keys), and alarm notifications carry no secret: alarm names, states, thresholds. SNS sends them over TLS.
 """
 
 from __future__ import annotations
@@ -27,8 +28,6 @@ from components.alarms import (
 )
 from components.dashboard import DashboardView, dashboard_body, dashboard_name, dashboard_url
 from components.log_queries import QUERIES
-
-KEY_DELETION_DAYS = 7  # the shortest wait KMS allows before deleting a key after `pulumi destroy`
 
 
 @dataclass(frozen=True)
@@ -79,7 +78,7 @@ class Monitoring(pulumi.ComponentResource):
         partition = aws.get_partition(opts=invoke).partition
         prefix = dashboard_name(pulumi.get_project(), pulumi.get_stack())
 
-        self.topic_arn = self._topic(name, args.alarm_email, partition) if args.alarm_email else None
+        self.topic_arn = self._topic(name, args.alarm_email) if args.alarm_email else None
         notify = [self.topic_arn] if self.topic_arn is not None else []
         model = model_dimensions(args.endpoint_name, args.variant_name, args.inference_component_name)
         scale_to_zero = args.inference_component_name is not None
@@ -141,49 +140,13 @@ class Monitoring(pulumi.ComponentResource):
             outputs["topic_arn"] = self.topic_arn
         self.register_outputs(outputs)
 
-    def _topic(self, name: str, email: str, partition: str) -> pulumi.Output[str]:
-        """An SNS topic under its own KMS key that CloudWatch may use, with `email` subscribed."""
+    def _topic(self, name: str, email: str) -> pulumi.Output[str]:
+        """An SNS topic CloudWatch publishes to, with `email` subscribed."""
         child = pulumi.ResourceOptions(parent=self)
-        account = aws.get_caller_identity(opts=pulumi.InvokeOptions(parent=self)).account_id
-        key = aws.kms.Key(
-            f"{name}-alarm-key",
-            description="Encrypts the stack's alarm topic; CloudWatch alarms may use it to publish",
-            enable_key_rotation=True,
-            deletion_window_in_days=KEY_DELETION_DAYS,
-            policy=pulumi.Output.json_dumps(alarm_key_policy(partition, account)),
-            opts=child,
-        )
-        topic = aws.sns.Topic(f"{name}-alarms", kms_master_key_id=key.arn, opts=child)
+        topic = aws.sns.Topic(f"{name}-alarms", opts=child)
         # AWS e-mails the address a link to confirm: nothing arrives before someone follows it.
         aws.sns.TopicSubscription(f"{name}-alarm-email", topic=topic.arn, protocol="email", endpoint=email, opts=child)
         return topic.arn
-
-
-def alarm_key_policy(partition: str, account: str) -> dict[str, Any]:
-    """The account administers the key (KMS's default statement); CloudWatch may encrypt alarm notifications.
-
-    The CloudWatch statement is AWS's documented one, without conditions: a condition key that CloudWatch's
-    request does not carry would drop every notification silently. Who may publish is the topic's business.
-    """
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "AccountAdministersTheKey",
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
-                "Action": "kms:*",
-                "Resource": "*",
-            },
-            {
-                "Sid": "CloudWatchAlarmsPublish",
-                "Effect": "Allow",
-                "Principal": {"Service": "cloudwatch.amazonaws.com"},
-                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
-                "Resource": "*",
-            },
-        ],
-    }
 
 
 def _alarm(

@@ -310,12 +310,27 @@ def test_missing_repository_stops_the_program_with_a_message_not_a_traceback(run
 API_ONLY = {"uiEnabled": False, "modelId": "distilgpt2"}
 # The committed stacks, and scaleToZero, whose inference component comes from the aws-native provider.
 # (apiStreaming's REST API needs mock state its own tests add; its module is in DEPLOY_SERVICES.)
-MAIN_CONFIGS = {"dev": None, "prod": None, "scale-to-zero": {**API_ONLY, "scaleToZero": True}}
+MAIN_CONFIGS = {
+    "dev": None,
+    "prod": None,
+    "scale-to-zero": {**API_ONLY, "scaleToZero": True},
+    "alarm-email": {"modelId": "distilgpt2", "alarmEmail": "ops@example.com"},  # SNS, EC2 alarm actions
+}
 
 
 @pytest.fixture(params=sorted(MAIN_CONFIGS))
 def main_run(request, run_program, stack_config):
     return run_program(MAIN_CONFIGS[request.param] or stack_config(request.param))
+
+
+def test_deploy_role_may_create_the_role_cloudwatch_runs_ec2_alarm_actions_with(run_program):
+    # PutMetricAlarm with an EC2 action (the UI host's recover, reboot) creates AWSServiceRoleForCloudWatchEvents.
+    run = run_program(MAIN_CONFIGS["alarm-email"])
+    alarms = run.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+    actions = [action for alarm in alarms for action in alarm.inputs["alarmActions"]]
+    assert any(":automate:" in action for action in actions)
+    (linked,) = [s for s in deploy_policy("aws", ACCOUNT, [])["Statement"] if s.get("Sid") == "ServiceLinkedRoles"]
+    assert "events.amazonaws.com" in linked["Condition"]["StringEquals"]["iam:AWSServiceName"]
 
 
 # What a module's resources need that the deploy role grants by name rather than by service.
