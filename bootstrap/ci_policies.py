@@ -5,6 +5,7 @@ Tests read them without AWS; `ci_roles.CiRoles` turns them into resources.
 
 from __future__ import annotations
 
+from ci_settings import MAIN_PROJECT
 from preview_actions import preview_actions
 
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
@@ -182,7 +183,7 @@ def deploy_policy(
     partition: str,
     account: str,
     protected_arns: list[str],
-    project: str,
+    project: str = MAIN_PROJECT,
     state_bucket: str = "",
     state_prefix: str = "",
     secrets_key_arns: list[str] | None = None,
