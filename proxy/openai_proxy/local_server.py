@@ -8,15 +8,20 @@ transfer encoding, each OpenAI chunk written as soon as the model's part that co
 Under bad input it answers in OpenAI's error shape, never the standard library's HTML: any method
 reaches the handler (405 with `Allow` on a known path, 404 elsewhere), a request the standard
 library cannot parse gets its status as a JSON error, and no socket read or write waits longer
-than READ_TIMEOUT_SECONDS: a body shorter than its Content-Length gets 408 and the connection is
-closed, a connection that sends nothing (idle keep-alive, a stalled request line) is closed.
+than READ_TIMEOUT_SECONDS: a connection that sends nothing (idle keep-alive) is closed. Once a
+request's first byte has come, all of it must arrive within REQUEST_SECONDS, however it trickles
+(408, then the connection is closed). Its body's length must be certain (RFC 9112, section 6):
+one Content-Length of ASCII digits, or a Transfer-Encoding that is exactly `chunked`. At most
+MAX_THREADS connections are served at once; the next one gets a JSON 503 with Retry-After.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import io
 import json
+import re
 import socket
 import sys
 import threading
@@ -34,8 +39,50 @@ from openai_proxy.lambda_runtime import StreamingResponse
 
 READ_TIMEOUT_SECONDS = 60.0
 """The longest any read or write on a client's socket may wait (also how long an idle connection stays open)."""
+REQUEST_SECONDS = 60.0
+"""The longest a request may take to arrive (line, headers and body), counted from its first byte."""
+MAX_THREADS = 64
+"""Connections served at once, each by its own thread; one more is answered 503 and closed."""
 LISTEN_BACKLOG = 128
 """Connections the kernel queues while every thread is busy accepting (the standard library's default is 5)."""
+_DIGITS = re.compile(r"[0-9]+")  # str.isdigit() also takes "²" and other digits int() refuses
+
+
+class RequestTooSlow(Exception):
+    """The request did not arrive within its REQUEST_SECONDS (not a TimeoutError: the standard
+    library would drop the connection silently)."""
+
+
+class DeadlineSocketReader(io.RawIOBase):
+    """A client socket's reads, each waiting at most the read timeout and what is left of the request's time."""
+
+    def __init__(self, sock: socket.socket, read_timeout: float, request_seconds: float) -> None:
+        self._sock = sock
+        self._read_timeout = read_timeout
+        self._request_seconds = request_seconds
+        self.expires_at: float | None = None  # set by the request's first byte; None between requests
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:
+        timeout = self._read_timeout
+        if self.expires_at is not None:
+            timeout = min(timeout, self.expires_at - time.monotonic())
+            if timeout <= 0:
+                raise RequestTooSlow
+        self._sock.settimeout(timeout)
+        try:
+            received = self._sock.recv_into(buffer)
+        except TimeoutError:
+            if timeout < self._read_timeout:  # it was the request's time that ran out, not the read's
+                raise RequestTooSlow from None
+            raise
+        finally:
+            self._sock.settimeout(self._read_timeout)  # writes keep the plain timeout
+        if self.expires_at is None and received:
+            self.expires_at = time.monotonic() + self._request_seconds
+        return received
 
 
 class LocalContext:
@@ -67,11 +114,26 @@ class ProxyRequestHandler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         self.timeout = getattr(self.server, "read_timeout", READ_TIMEOUT_SECONDS)  # applied by super().setup()
         super().setup()
+        self.request_seconds = getattr(self.server, "request_seconds", REQUEST_SECONDS)
+        self._reader = DeadlineSocketReader(self.connection, self.timeout, self.request_seconds)
+        self.rfile.close()  # the standard one: an open makefile() would keep the socket open after close()
+        self.rfile = io.BufferedReader(self._reader)
         # Each chunk goes out in its own write; without this, Nagle's algorithm holds small ones back.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
+    def handle_one_request(self) -> None:
+        self._reader.expires_at = None  # the next request's time starts with its first byte
+        try:
+            super().handle_one_request()
+        except RequestTooSlow:  # in the request line or headers (the body's is answered by _serve)
+            self.command, self.request_version = "", "HTTP/1.1"
+            self._refuse_slow()
+
     def log_message(self, format: str, *args: object) -> None:
         pass  # the handler already logs one JSON line per request
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass  # (it reads `requestline`, which a request cut before its line was read does not have)
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """The standard library's own refusals (a malformed request line, headers too long…) as OpenAI errors."""
@@ -88,6 +150,8 @@ class ProxyRequestHandler(BaseHTTPRequestHandler):
                 f"The request body did not arrive within {self.timeout:g} s (is it shorter than its Content-Length?)."
             )
             return self._refuse(408, message, "request_timeout")
+        except RequestTooSlow:
+            return self._refuse_slow()
         if body is None:
             return None
         request_id = str(uuid.uuid4())
@@ -102,11 +166,27 @@ class ProxyRequestHandler(BaseHTTPRequestHandler):
 
     def _read_body(self) -> bytes | None:
         """The request's body; None after refusing it. Each read waits at most the socket's timeout."""
-        if "chunked" in (self.headers.get("transfer-encoding") or "").lower():
+        codings = [c.strip().lower() for c in ",".join(self.headers.get_all("transfer-encoding") or ()).split(",")]
+        codings = [c for c in codings if c]
+        lengths = {v.strip() for raw in self.headers.get_all("content-length") or () for v in raw.split(",")}
+        # Wherever the body's end is unclear: answer, then close rather than misread the stream (RFC 9112, 6.3).
+        if codings and lengths:
+            self._refuse(400, "A request may have a Transfer-Encoding or a Content-Length, not both.", None)
+            return None
+        if codings:
+            if codings[-1] != "chunked" or "chunked" in codings[:-1]:
+                self._refuse(400, "The Transfer-Encoding of a request must end with a single `chunked`.", None)
+                return None
+            if codings != ["chunked"]:
+                self._refuse(501, "Only the `chunked` transfer coding is supported.", None)
+                return None
             return self._read_chunked()
-        raw_length = self.headers.get("content-length") or "0"
-        length = int(raw_length) if raw_length.strip().isdigit() else -1
-        if length < 0:  # the body's end is unknown: answer, then close rather than misread the stream
+        if len(lengths) > 1:
+            self._refuse(400, "The request has two different Content-Length values.", None)
+            return None
+        raw_length = lengths.pop() if lengths else "0"
+        length = int(raw_length) if _DIGITS.fullmatch(raw_length) else -1
+        if length < 0:
             self._refuse(400, "The Content-Length header is not a number of bytes.", None)
             return None
         if length > MAX_BODY_BYTES * 2:
@@ -139,6 +219,9 @@ class ProxyRequestHandler(BaseHTTPRequestHandler):
                 return None
             data += self.rfile.read(size)
             self.rfile.readline(1024)  # the CRLF after the chunk
+
+    def _refuse_slow(self) -> None:
+        self._refuse(408, f"The request did not arrive within {self.request_seconds:g} s.", "request_timeout")
 
     def _refuse(self, status: int, message: str, code: str | None) -> None:
         """Answer with an OpenAI error, then close: after a refusal the rest of the stream cannot be trusted."""
@@ -236,10 +319,48 @@ def to_event(method: str, target: str, headers, body: bytes, source_ip: str, req
 
 
 class ProxyServer(ThreadingHTTPServer):
-    """A client closing or resetting its connection (a kept-alive one, say) is normal: no traceback for it."""
+    """One thread per connection, at most `max_threads` of them. A client closing or resetting its
+    connection (a kept-alive one, say) is normal: no traceback for it."""
 
     request_queue_size = LISTEN_BACKLOG
     read_timeout = READ_TIMEOUT_SECONDS
+    request_seconds = REQUEST_SECONDS
+
+    def __init__(self, address: tuple[str, int], max_threads: int = MAX_THREADS) -> None:
+        super().__init__(address, ProxyRequestHandler)
+        self.max_threads = max_threads
+        self._slots = threading.BoundedSemaphore(max_threads)
+
+    def process_request(self, request: socket.socket, client_address: object) -> None:
+        if not self._slots.acquire(blocking=False):
+            self._refuse_busy(request)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:  # no thread started: it would never give the slot back
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: socket.socket, client_address: object) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def _refuse_busy(self, connection: socket.socket) -> None:
+        """A 503 written by the accepting thread: small enough for the socket's buffer, so it never waits."""
+        message = f"The server is busy: all {self.max_threads} connections are in use. Retry shortly."
+        body = json.dumps(openai_error(message, "server_error", None, "server_busy")).encode()
+        head = (
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
+        )
+        try:
+            connection.settimeout(1.0)
+            connection.sendall(head.encode() + body)
+        except OSError:
+            pass
 
     def handle_error(self, request: object, client_address: object) -> None:
         if not isinstance(sys.exc_info()[1], ConnectionError):
@@ -247,20 +368,31 @@ class ProxyServer(ThreadingHTTPServer):
 
 
 def make_server(
-    host: str = "127.0.0.1", port: int = 8000, read_timeout: float = READ_TIMEOUT_SECONDS
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    read_timeout: float = READ_TIMEOUT_SECONDS,
+    *,
+    request_seconds: float = REQUEST_SECONDS,
+    max_threads: int = MAX_THREADS,
 ) -> ThreadingHTTPServer:
     """A ready server (port 0 picks a free one: read `server.server_address`); call serve_forever()."""
-    server = ProxyServer((host, port), ProxyRequestHandler)
+    server = ProxyServer((host, port), max_threads)
     server.daemon_threads = True
     server.read_timeout = read_timeout
+    server.request_seconds = request_seconds
     return server
 
 
 def serve_in_thread(
-    host: str = "127.0.0.1", port: int = 0, read_timeout: float = READ_TIMEOUT_SECONDS
+    host: str = "127.0.0.1",
+    port: int = 0,
+    read_timeout: float = READ_TIMEOUT_SECONDS,
+    *,
+    request_seconds: float = REQUEST_SECONDS,
+    max_threads: int = MAX_THREADS,
 ) -> tuple[ThreadingHTTPServer, threading.Thread]:
     """Start a server in a daemon thread (for tests and tools); stop it with server.shutdown()."""
-    server = make_server(host, port, read_timeout)
+    server = make_server(host, port, read_timeout, request_seconds=request_seconds, max_threads=max_threads)
     thread = threading.Thread(target=server.serve_forever, name="openai-proxy", daemon=True)
     thread.start()
     return server, thread
