@@ -28,7 +28,7 @@ from openai_proxy.contract import DIALECTS
 
 PROJECT_FILE = Path(__file__).resolve().parent.parent / "Pulumi.yaml"
 SECRET_KEYS = frozenset({"apiKey", "hfToken"})
-BACKEND_DIALECTS = DIALECTS
+BACKEND_DIALECTS = tuple(DIALECTS)
 # CloudWatch Logs accepts only these retention periods (PutRetentionPolicy).
 LOG_RETENTION_DAYS = (
     *(1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731),

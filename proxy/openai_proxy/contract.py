@@ -63,9 +63,23 @@ BUFFERED_DEADLINE_SECONDS = 28
 # the streaming function runs as long, and the proxy's deadline is then the function's remaining time.
 STREAMING_SECONDS = 900
 
-# How the proxy talks to the container: the vLLM DLC's OpenAI API, or DJL-LMI's / TGI's text generation.
-OPENAI_DIALECT = "openai"
-DIALECTS = (OPENAI_DIALECT, "lmi", "tgi")
+
+@dataclass(frozen=True)
+class Dialect:
+    """How the proxy talks to the container (BACKEND_DIALECT names one)."""
+
+    name: str
+    openai: bool = False
+    """The container takes OpenAI's requests itself (the vLLM DLC): messages, tools and vLLM's own fields
+    are forwarded. Otherwise it generates text from a prompt the proxy renders (DJL-LMI, TGI)."""
+    stop_parameter: str = "stop"
+    """Text generation: the `parameters` field that takes the stop sequences."""
+
+
+OPENAI = Dialect("openai", openai=True)
+DIALECTS = {
+    dialect.name: dialect for dialect in (OPENAI, Dialect("lmi", stop_parameter="stop_sequences"), Dialect("tgi"))
+}
 
 
 @dataclass(frozen=True)
