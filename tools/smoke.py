@@ -3,6 +3,7 @@
     smoke api --url https://…/v1 --key KEY        models, chat, streamed chat, completions, wrong key
     smoke endpoint --name ENDPOINT [--region R]    invoke the endpoint directly, in the backend dialect
     smoke api --stack dev / smoke endpoint --stack dev   read the URL, key and endpoint from the stack
+    smoke status --stack dev                       the stack's health: model, alarms, last hour, dashboard
 
 A model scaled to zero (scaleToZero) answers 503 model_waking_up: `smoke api` says so, waits for it
 (--wake-timeout, printing progress), then runs its checks.
@@ -386,6 +387,18 @@ def _from_stack(outputs: dict[str, Any], key: str, stack: str) -> str:
     return value
 
 
+def stack_status(stack: str, region: str | None) -> int:
+    """`smoke status` (tools/status.py): exit 0 all well, 1 something needs a look, 2 could not ask."""
+    from tools import status
+
+    try:
+        print(f"smoke status: reading stack {stack}'s outputs…", file=sys.stderr)
+        return status.run(stack_outputs(stack), region)
+    except (SmokeError, status.StatusError) as error:
+        print(f"smoke: {error}", file=sys.stderr)
+        return 2
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="smoke", description=__doc__.split("\n", 1)[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -410,11 +423,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     endpoint.add_argument(
         "--stack", help="read endpointName, modelId (and inferenceComponentName) from this Pulumi stack's outputs"
     )
+    status = commands.add_parser("status", help="the deployed stack's health: model, alarms, last hour, dashboard")
+    status.add_argument("--stack", required=True, help="the Pulumi stack to report on")
+    status.add_argument("--region", help="AWS region (default: the dashboard's)")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.command == "status":
+        return stack_status(args.stack, args.region)
     try:
         if args.command == "api":
             url, key, model = args.url, args.key, args.model
