@@ -97,10 +97,9 @@ class Route:
         return f"{self.method} {self.path}"
 
 
-ROUTES = (
-    Route("POST", "/v1/chat/completions"),
-    Route("POST", "/v1/completions"),
-    Route("GET", "/v1/models"),
-    Route("GET", "/v1/models/{model}"),
-    Route("GET", "/health", public=True),
-)
+CHAT_COMPLETIONS = Route("POST", "/v1/chat/completions")
+COMPLETIONS = Route("POST", "/v1/completions")
+MODELS = Route("GET", "/v1/models")
+MODEL = Route("GET", "/v1/models/{model}")
+HEALTH = Route("GET", "/health", public=True)
+ROUTES = (CHAT_COMPLETIONS, COMPLETIONS, MODELS, MODEL, HEALTH)
