@@ -2,6 +2,7 @@
 
 import pulumi
 
+from components.alarms import model_latency_threshold_ms
 from components.chat_api import ChatApi, ChatApiArgs
 from components.model_endpoint import VARIANT_NAME, ModelEndpoint, ModelEndpointArgs
 from components.monitoring import Monitoring, MonitoringArgs
@@ -88,6 +89,7 @@ monitoring = Monitoring(
         reserved_concurrency=settings.api_max_concurrency,
         ui_instance_id=ui_instance_id,
         alarm_email=settings.alarm_email,
+        model_latency_p90_ms=model_latency_threshold_ms(settings.api_streaming, settings.max_output_tokens),
     ),
 )
 pulumi.export("dashboardUrl", monitoring.dashboard_url)

@@ -28,6 +28,8 @@ MODEL_5XX_THRESHOLD = 3  # model 5xx answers in five minutes
 API_5XX_THRESHOLD = 3  # API 5xx answers in five minutes
 CONCURRENCY_SHARE = 0.8  # "near the reserve": this share of the proxy's reserved concurrency
 WAKE_PERIODS = 4  # no-capacity failures in four 5-minute periods in a row: still failing 15 minutes on
+BUFFERED_LATENCY_MS = 20_000  # buffered answers are cut at 28 s: a p90 over 20 s is near the cut
+SLOW_TOKEN_MS = 50  # 20 tokens a second: slower than that, a GPU serving a small model is saturated
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,14 @@ class ApiMetricSource:
 
     def metric(self, what: str) -> str:
         return API_METRIC_NAMES[self.kind][what]
+
+
+def model_latency_threshold_ms(streaming: bool, max_output_tokens: int) -> int:
+    """The p90 ModelLatency worth an e-mail: near the 28 s cut when answers are buffered; when they stream (they
+    may run for minutes), the time the longest answer allowed takes at a saturated GPU's 20 tokens a second."""
+    if not streaming:
+        return BUFFERED_LATENCY_MS
+    return max(BUFFERED_LATENCY_MS, max_output_tokens * SLOW_TOKEN_MS)
 
 
 def model_dimensions(

@@ -55,7 +55,7 @@ class MonitoringArgs:
     alarm_email: str = ""
     """E-mail address every alarm notifies on ALARM and on OK; empty: the alarms notify nobody."""
     model_latency_p90_ms: int = 20_000
-    """The model's p90 latency above which the latency alarm fires (answers near the 28 s deadline, by default)."""
+    """The model's p90 latency above which the latency alarm fires (alarms.model_latency_threshold_ms)."""
 
 
 class Monitoring(pulumi.ComponentResource):

@@ -117,10 +117,22 @@ def test_an_endpoint_without_components_is_watched_per_endpoint_and_variant(cach
     assert found["model-5xx"]["dimensions"] == {"EndpointName": "sagemaker-llm-test", "VariantName": "AllTraffic"}
 
 
-def test_model_latency_is_compared_in_microseconds(dev):
-    latency = alarms(dev)["model-latency-p90"]
+def test_model_latency_is_compared_in_microseconds(cached_run):
+    latency = alarms(cached_run(HTTP_API_ONLY))["model-latency-p90"]
     assert (latency["metricName"], latency["extendedStatistic"]) == ("ModelLatency", "p90")
     assert latency["threshold"] == 20_000 * 1000  # 20 s; AWS/SageMaker's ModelLatency unit is microseconds
+
+
+@pytest.mark.parametrize(("stack", "seconds"), [("dev", 20), ("prod", 2048 * 0.05)])
+def test_streamed_answers_may_take_as_long_as_their_longest_at_a_saturated_gpu(
+    cached_run, stack_config, stack, seconds
+):
+    # Buffered answers are cut at 28 s; streamed ones may run minutes: maxOutputTokens at 20 tokens a second.
+    config = stack_config(stack)
+    assert config.get("sagemaker-llm:apiStreaming", True)
+    latency = alarms(cached_run(config))["model-latency-p90"]
+    assert latency["threshold"] == seconds * 1_000_000
+    assert f"over {seconds:g} s" in latency["alarmDescription"]
 
 
 def test_the_proxy_s_alarms_treat_missing_data_as_fine(run):
