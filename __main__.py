@@ -18,7 +18,7 @@ proxy = ProxyFunction(
     ProxyFunctionArgs(
         endpoint_name=endpoint.endpoint_name,
         invoke_statement=endpoint.invoke_statement(),
-        model_id=endpoint.served_model_name,
+        served_model_name=endpoint.served_model_name,
         backend_dialect=settings.backend_dialect,
         max_output_tokens=settings.max_output_tokens,
         api_key=settings.api_key,

@@ -18,21 +18,29 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from components import aws_reads, stack_path
+from openai_proxy.contract import (
+    BUFFERED_DEADLINE_SECONDS,
+    BUFFERED_HANDLER,
+    ENV,
+    GATEWAY_TIMEOUT_SECONDS,
+    OPENAI,
+    STREAMING_EXEC_WRAPPER,
+    STREAMING_HANDLER,
+    STREAMING_SECONDS,
+)
 
 PROXY_PACKAGE = Path(__file__).resolve().parent.parent / "proxy" / "openai_proxy"
-HANDLER = "openai_proxy.handler.handler"
+HANDLER = BUFFERED_HANDLER
 # The newest Python runtime both botocore's Lambda `Runtime` enum and pulumi-aws's list as current.
 RUNTIME = "python3.14"
 ARCHITECTURE = "arm64"
-# The HTTP API cuts every request at 30 s: the proxy answers by its deadline, the function lives a bit longer.
-TIMEOUT_SECONDS = 30
-REQUEST_DEADLINE_SECONDS = 28
-# apiStreaming: the REST API streams for up to 15 min, so the function may run as long (Lambda's own
-# maximum is 900 s for a synchronous invocation); the proxy's deadline is then the function's remaining time.
-STREAMING_HANDLER = "openai_proxy.handler.stream_handler"
-STREAMING_TIMEOUT_SECONDS = 900
+# The HTTP API cuts every request at 30 s: the proxy answers by its deadline, the function lives until the cut.
+TIMEOUT_SECONDS = GATEWAY_TIMEOUT_SECONDS
+REQUEST_DEADLINE_SECONDS = BUFFERED_DEADLINE_SECONDS
+# apiStreaming: the function runs as long as the REST API streams; the proxy's deadline is its remaining time.
+STREAMING_TIMEOUT_SECONDS = STREAMING_SECONDS
 # The managed Python runtime starts our streaming Runtime API loop through this wrapper (see lambda_runtime.py).
-EXEC_WRAPPER = "/var/task/openai_proxy/bootstrap"
+EXEC_WRAPPER = STREAMING_EXEC_WRAPPER
 EXECUTABLES = frozenset({"bootstrap"})
 # The zip "version made by" host system whose external attributes are Unix modes (APPNOTE.TXT 4.4.2).
 ZIP_CREATED_BY_UNIX = 3
@@ -50,9 +58,9 @@ class ProxyFunctionArgs:
     """SageMaker endpoint the proxy invokes."""
     invoke_statement: pulumi.Input[dict[str, Any]]
     """IAM statement allowing the invocation (from `ModelEndpoint.invoke_statement()`)."""
-    model_id: pulumi.Input[str]
-    """Public model id listed by /v1/models."""
-    backend_dialect: str = "openai"
+    served_model_name: pulumi.Input[str]
+    """The public model id: listed by /v1/models, accepted in `model`."""
+    backend_dialect: str = OPENAI.name
     """openai, lmi or tgi: how the proxy talks to the container."""
     max_output_tokens: int = 1024
     """Cap the proxy applies to max_tokens."""
@@ -209,24 +217,19 @@ class ProxyFunction(pulumi.ComponentResource):
             opts=child,
         )
 
-        variables: dict[str, pulumi.Input[str]] = {
-            "SAGEMAKER_ENDPOINT_NAME": args.endpoint_name,
-            "MODEL_ID": args.model_id,
-            "BACKEND_DIALECT": args.backend_dialect,
-            "API_KEY_PARAMETER": parameter.name,
-            "MAX_OUTPUT_TOKENS": str(args.max_output_tokens),
-        }
-        if args.tool_call_parser:
-            variables["TOOL_CALL_PARSER"] = args.tool_call_parser
-        if args.chat_stop_sequences:
-            variables["STOP_SEQUENCES"] = json.dumps(list(args.chat_stop_sequences))
-        if args.inference_component_name is not None:
-            variables["INFERENCE_COMPONENT_NAME"] = args.inference_component_name
+        variables = proxy_environment(
+            endpoint_name=args.endpoint_name,
+            served_model_name=args.served_model_name,
+            dialect=args.backend_dialect,
+            max_output_tokens=args.max_output_tokens,
+            api_key_parameter=parameter.name,
+            response_streaming=args.response_streaming,
+            tool_call_parser=args.tool_call_parser,
+            chat_stop_sequences=args.chat_stop_sequences,
+            inference_component_name=args.inference_component_name,
+        )
         if args.response_streaming:
-            # No REQUEST_DEADLINE_SECONDS: in this mode the proxy's deadline is the function's remaining time.
-            variables |= {"AWS_LAMBDA_EXEC_WRAPPER": EXEC_WRAPPER, "RESPONSE_STREAMING": "true"}
-        else:
-            variables["REQUEST_DEADLINE_SECONDS"] = str(REQUEST_DEADLINE_SECONDS)
+            variables[ENV.exec_wrapper] = EXEC_WRAPPER
         function = aws.lambda_.Function(
             f"{name}-function",
             description="OpenAI-compatible API in front of a SageMaker endpoint",
@@ -269,6 +272,45 @@ class ProxyFunction(pulumi.ComponentResource):
         return pulumi.Output.from_input(
             {"Effect": "Allow", "Action": "ssm:GetParameter", "Resource": self.api_key_parameter_arn}
         )
+
+
+def proxy_environment(
+    *,
+    endpoint_name: pulumi.Input[str],
+    served_model_name: pulumi.Input[str],
+    dialect: str,
+    max_output_tokens: int,
+    api_key_parameter: pulumi.Input[str] | None = None,
+    api_key: str | None = None,
+    response_streaming: bool = False,
+    tool_call_parser: str = "",
+    chat_stop_sequences: tuple[str, ...] = (),
+    inference_component_name: pulumi.Input[str] | None = None,
+) -> dict[str, pulumi.Input[str]]:
+    """The proxy's own variables (contract.ENV) for these settings: the function's, and the local chain's
+    (sagemaker_llm_local, which gives the key itself instead of its SSM parameter)."""
+    variables: dict[str, pulumi.Input[str]] = {
+        ENV.endpoint_name: endpoint_name,
+        ENV.served_model_name_alias: served_model_name,  # until the proxy reads ENV.served_model_name
+        ENV.dialect: dialect,
+        ENV.max_output_tokens: str(max_output_tokens),
+    }
+    if api_key_parameter is not None:
+        variables[ENV.api_key_parameter] = api_key_parameter
+    if api_key is not None:
+        variables[ENV.api_key] = api_key
+    if tool_call_parser:
+        variables[ENV.tool_call_parser] = tool_call_parser
+    if chat_stop_sequences:
+        variables[ENV.stop_sequences] = json.dumps(list(chat_stop_sequences))
+    if inference_component_name is not None:
+        variables[ENV.inference_component_name] = inference_component_name
+    if response_streaming:
+        # No deadline: in this mode the proxy's deadline is the function's remaining time.
+        variables[ENV.response_streaming] = "true"
+    else:
+        variables[ENV.deadline_seconds] = str(REQUEST_DEADLINE_SECONDS)
+    return variables
 
 
 class ConcurrencyQuotaError(pulumi.RunError):

@@ -19,7 +19,7 @@ import pulumi
 import yaml
 
 from components.model_endpoint import ModelEndpointArgs, container_environment, stable_endpoint_name
-from components.proxy_function import REQUEST_DEADLINE_SECONDS
+from components.proxy_function import proxy_environment
 from components.scale_to_zero import component_name_for
 from components.settings import _HF_MODEL_ID, PROJECT_FILE, Settings, load_settings, project_schema
 
@@ -134,21 +134,14 @@ def container_variables(settings: Settings, source: str, served_name: str) -> di
 def proxy_variables(stack: LocalStack, served_name: str, api_key: str) -> dict[str, str]:
     """The proxy's environment as ProxyFunction sets it, with the key itself instead of its SSM parameter."""
     settings = stack.settings
-    variables = {
-        "SAGEMAKER_ENDPOINT_NAME": stack.endpoint_name,
-        "MODEL_ID": served_name,
-        "BACKEND_DIALECT": settings.backend_dialect,
-        "API_KEY": api_key,
-        "MAX_OUTPUT_TOKENS": str(settings.max_output_tokens),
-    }
-    if settings.tool_call_parser:
-        variables["TOOL_CALL_PARSER"] = settings.tool_call_parser
-    if settings.chat_stop_sequences:
-        variables["STOP_SEQUENCES"] = json.dumps(list(settings.chat_stop_sequences))
-    if stack.inference_component_name:
-        variables["INFERENCE_COMPONENT_NAME"] = stack.inference_component_name
-    if settings.api_streaming:
-        variables["RESPONSE_STREAMING"] = "true"
-    else:
-        variables["REQUEST_DEADLINE_SECONDS"] = str(REQUEST_DEADLINE_SECONDS)
-    return variables
+    return proxy_environment(
+        endpoint_name=stack.endpoint_name,
+        served_model_name=served_name,
+        dialect=settings.backend_dialect,
+        max_output_tokens=settings.max_output_tokens,
+        api_key=api_key,
+        response_streaming=settings.api_streaming,
+        tool_call_parser=settings.tool_call_parser,
+        chat_stop_sequences=settings.chat_stop_sequences,
+        inference_component_name=stack.inference_component_name or None,
+    )
