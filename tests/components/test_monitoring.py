@@ -333,3 +333,19 @@ def test_the_saved_queries_read_the_proxy_s_log_group(run):
     for query in queries:
         assert query["logGroupNames"] == [log_group]
         assert query["name"].startswith("sagemaker-llm-test/")
+
+
+# -- what a person reads -------------------------------------------------------------------------------------------
+
+
+def test_the_operations_doc_says_what_each_alarm_means_and_to_confirm_the_email(dev):
+    text = (ROOT / "docs" / "operations.md").read_text()
+    for name in alarms(dev):
+        assert f"| `{name}` |" in text, name
+    assert "confirm the subscription" in text.lower()
+
+
+def test_the_proxy_s_metrics_need_no_permission_beyond_its_log_group(dev):
+    policy = json.loads(dev.one("aws:iam/rolePolicy:RolePolicy", "proxy-role-policy").inputs["policy"])
+    actions = [a for s in policy["Statement"] for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])]
+    assert not [a for a in actions if a.startswith("cloudwatch:")]
