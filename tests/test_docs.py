@@ -21,6 +21,7 @@ DOC_NAMES = {
     "ci.md",
     "development.md",
     "benchmarks.md",
+    "local.md",
 }
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 
