@@ -8,6 +8,10 @@ from __future__ import annotations
 from ci_settings import MAIN_PROJECT
 from preview_actions import preview_actions
 
+# The main project's IAM module: `uv run` installs the project (components/ included) into the environment
+# bootstrap runs in (see bootstrap/Pulumi.yaml's toolchain), so it imports from here as from the main program.
+from components.iam import allow, deny, policy_document, web_identity_trust_policy
+
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 # The audience aws-actions/configure-aws-credentials asks GitHub for.
 AUDIENCE = "sts.amazonaws.com"
@@ -103,18 +107,7 @@ def trust_policy(provider_arn: str, subjects: list[str], *, pattern: bool = Fals
     match = "StringLike" if pattern else "StringEquals"
     condition: dict[str, dict] = {"StringEquals": {f"{GITHUB_OIDC_HOST}:aud": AUDIENCE}}
     condition.setdefault(match, {})[f"{GITHUB_OIDC_HOST}:sub"] = subjects
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "GitHubActions",
-                "Effect": "Allow",
-                "Principal": {"Federated": provider_arn},
-                "Action": "sts:AssumeRoleWithWebIdentity",
-                "Condition": condition,
-            }
-        ],
-    }
+    return web_identity_trust_policy(provider_arn, condition, sid="GitHubActions")
 
 
 def state_objects_of_a_preview(project: str, stack: str, prefix: str = "") -> list[str]:
@@ -131,12 +124,9 @@ def state_objects_of_a_preview(project: str, stack: str, prefix: str = "") -> li
 def _list_state(partition: str, state_bucket: str) -> dict:
     # Listing shows key names, no content; the backend lists to find a checkpoint's extension and to tell a
     # missing object (404) from a forbidden one (403).
-    return {
-        "Sid": "ListStackState",
-        "Effect": "Allow",
-        "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
-        "Resource": f"arn:{partition}:s3:::{state_bucket}",
-    }
+    return allow(
+        ["s3:ListBucket", "s3:GetBucketLocation"], f"arn:{partition}:s3:::{state_bucket}", sid="ListStackState"
+    )
 
 
 def preview_policy(
@@ -149,34 +139,25 @@ def preview_policy(
     """
     # Describe/Get calls of EC2 and Lambda's account settings offer no resource-level scoping ("*").
     statements: list[dict] = [
-        {
-            "Sid": "PreviewCalls" if resource == "*" else f"PreviewCallsScoped{index}",
-            "Effect": "Allow",
-            "Action": actions,
-            "Resource": resource.format(partition=partition),
-        }
+        allow(
+            actions,
+            resource.format(partition=partition),
+            sid="PreviewCalls" if resource == "*" else f"PreviewCallsScoped{index}",
+        )
         for index, (resource, actions) in enumerate(preview_actions().items())
     ]
     if state_bucket:
         statements += [
             _list_state(partition, state_bucket),
-            {
-                "Sid": "ReadPreviewStackState",
-                "Effect": "Allow",
-                "Action": "s3:GetObject",
-                "Resource": [f"arn:{partition}:s3:::{state_bucket}/{key}" for key in state_objects or []],
-            },
+            allow(
+                "s3:GetObject",
+                [f"arn:{partition}:s3:::{state_bucket}/{key}" for key in state_objects or []],
+                sid="ReadPreviewStackState",
+            ),
         ]
     if secrets_key_arn:
-        statements.append(
-            {
-                "Sid": "DecryptPreviewStackSecrets",
-                "Effect": "Allow",
-                "Action": "kms:Decrypt",
-                "Resource": secrets_key_arn,
-            }
-        )
-    return {"Version": "2012-10-17", "Statement": statements}
+        statements.append(allow("kms:Decrypt", secrets_key_arn, sid="DecryptPreviewStackSecrets"))
+    return policy_document(statements)
 
 
 def deploy_policy(
@@ -195,65 +176,46 @@ def deploy_policy(
     """
     iam = f"arn:{partition}:iam::{account}"
     statements: list[dict] = [
-        {"Sid": "StackServices", "Effect": "Allow", "Action": [f"{s}:*" for s in _WHOLE_SERVICES], "Resource": "*"},
-        {"Sid": "CloudControl", "Effect": "Allow", "Action": CLOUD_CONTROL_ACTIONS, "Resource": "*"},
-        {
-            "Sid": "StackRoles",
-            "Effect": "Allow",
-            "Action": _IAM_ROLE_ACTIONS,
-            "Resource": [f"{iam}:role/*", f"{iam}:instance-profile/*"],
-        },
-        {
-            "Sid": "PassStackRoles",
-            "Effect": "Allow",
-            "Action": "iam:PassRole",
-            "Resource": f"{iam}:role/*",
-            "Condition": {"StringEquals": {"iam:PassedToService": _PASSED_TO}},
-        },
-        {
-            "Sid": "ServiceLinkedRoles",
-            "Effect": "Allow",
-            "Action": "iam:CreateServiceLinkedRole",
-            "Resource": f"{iam}:role/aws-service-role/*",
-            "Condition": {"StringEquals": {"iam:AWSServiceName": _LINKED_SERVICES}},
-        },
-        {
-            "Sid": "StackParameters",
-            "Effect": "Allow",
-            "Action": _SSM_PARAMETER_ACTIONS,
+        allow([f"{s}:*" for s in _WHOLE_SERVICES], "*", sid="StackServices"),
+        allow(CLOUD_CONTROL_ACTIONS, "*", sid="CloudControl"),
+        allow(_IAM_ROLE_ACTIONS, [f"{iam}:role/*", f"{iam}:instance-profile/*"], sid="StackRoles"),
+        allow(
+            "iam:PassRole",
+            f"{iam}:role/*",
+            sid="PassStackRoles",
+            condition={"StringEquals": {"iam:PassedToService": _PASSED_TO}},
+        ),
+        allow(
+            "iam:CreateServiceLinkedRole",
+            f"{iam}:role/aws-service-role/*",
+            sid="ServiceLinkedRoles",
+            condition={"StringEquals": {"iam:AWSServiceName": _LINKED_SERVICES}},
+        ),
+        allow(
+            _SSM_PARAMETER_ACTIONS,
             # `/<project>/<stack>/...` (an ARN drops the name's leading slash), and AWS's public parameters.
-            "Resource": [f"arn:{partition}:ssm:*:{account}:parameter/{project}/*", _public_parameters(partition)],
-        },
+            [f"arn:{partition}:ssm:*:{account}:parameter/{project}/*", _public_parameters(partition)],
+            sid="StackParameters",
+        ),
         # DescribeParameters has no resource-level scoping.
-        {"Sid": "ListParameters", "Effect": "Allow", "Action": "ssm:DescribeParameters", "Resource": "*"},
+        allow("ssm:DescribeParameters", "*", sid="ListParameters"),
         # A custom UI domain (uiCertificateArn): CloudFront reads the ACM certificate as the caller.
-        {
-            "Sid": "ReadCertificates",
-            "Effect": "Allow",
-            "Action": ["acm:DescribeCertificate", "acm:ListCertificates"],
-            "Resource": "*",
-        },
+        allow(["acm:DescribeCertificate", "acm:ListCertificates"], "*", sid="ReadCertificates"),
     ]
     if state_bucket:
         base = f"{state_prefix.strip('/')}/" if state_prefix.strip("/") else ""
         statements += [
             _list_state(partition, state_bucket),
-            {
-                "Sid": "ReadWriteStackState",
-                "Effect": "Allow",
-                "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
-                "Resource": f"arn:{partition}:s3:::{state_bucket}/{base}.pulumi/*",
-            },
+            allow(
+                ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                f"arn:{partition}:s3:::{state_bucket}/{base}.pulumi/*",
+                sid="ReadWriteStackState",
+            ),
         ]
     if secrets_key_arns:
         statements.append(
-            {
-                "Sid": "StackSecrets",
-                "Effect": "Allow",
-                "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"],
-                "Resource": secrets_key_arns,
-            }
+            allow(["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"], secrets_key_arns, sid="StackSecrets")
         )
     # An explicit deny wins over every allow: deploy cannot widen its own trust or policies.
-    statements.append({"Sid": "KeepCiIdentity", "Effect": "Deny", "Action": "iam:*", "Resource": protected_arns})
-    return {"Version": "2012-10-17", "Statement": statements}
+    statements.append(deny("iam:*", protected_arns, sid="KeepCiIdentity"))
+    return policy_document(statements)

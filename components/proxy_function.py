@@ -18,6 +18,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from components import aws_reads, stack_path
+from components.iam import allow, policy_document, service_trust_policy
 from openai_proxy.contract import (
     BUFFERED_DEADLINE_SECONDS,
     BUFFERED_HANDLER,
@@ -200,19 +201,17 @@ class ProxyFunction(pulumi.ComponentResource):
             f"{name}-role-policy",
             role=role.id,
             policy=pulumi.Output.json_dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Sid": "WriteOwnLogs",
-                            "Effect": "Allow",
-                            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                            "Resource": pulumi.Output.format("{0}:*", log_group.arn),
-                        },
+                policy_document(
+                    [
+                        allow(
+                            ["logs:CreateLogStream", "logs:PutLogEvents"],
+                            pulumi.Output.format("{0}:*", log_group.arn),
+                            sid="WriteOwnLogs",
+                        ),
                         args.invoke_statement,
                         self.read_key_statement(),
-                    ],
-                }
+                    ]
+                )
             ),
             opts=child,
         )
@@ -269,9 +268,7 @@ class ProxyFunction(pulumi.ComponentResource):
         No kms:Decrypt is needed: the parameter uses the AWS-managed aws/ssm key, whose key policy
         grants Decrypt through Systems Manager to every principal of the account.
         """
-        return pulumi.Output.from_input(
-            {"Effect": "Allow", "Action": "ssm:GetParameter", "Resource": self.api_key_parameter_arn}
-        )
+        return pulumi.Output.from_input(allow("ssm:GetParameter", self.api_key_parameter_arn))
 
 
 def proxy_environment(
@@ -346,17 +343,7 @@ def check_reserved_concurrency(requested: int, limit: int | None, region: str) -
 def lambda_trust_policy(account: pulumi.Input[str]) -> dict[str, Any]:
     """Lambda may assume the role for this account's functions only (aws:SourceAccount, as AWS's own samples
     use for execution roles); no aws:SourceArn, as the function's ARN is not known before the role exists."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "lambda.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-                "Condition": {"StringEquals": {"aws:SourceAccount": account}},
-            }
-        ],
-    }
+    return service_trust_policy("lambda.amazonaws.com", {"StringEquals": {"aws:SourceAccount": account}})
 
 
 def streaming_invoke_arn(function_arn: str) -> str:

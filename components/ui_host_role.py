@@ -8,6 +8,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.iam import allow, policy_document, service_trust_policy
+
 SESSION_CHANNEL_ACTIONS = [
     "ssmmessages:CreateControlChannel",
     "ssmmessages:CreateDataChannel",
@@ -23,14 +25,7 @@ def host_instance_profile(
     opts = pulumi.ResourceOptions(parent=parent)
     role = aws.iam.Role(
         f"{name}-role",
-        assume_role_policy=pulumi.Output.json_dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
-                ],
-            }
-        ),
+        assume_role_policy=pulumi.Output.json_dumps(service_trust_policy("ec2.amazonaws.com")),
         opts=opts,
     )
     # Session Manager only. Not AmazonSSMManagedInstanceCore: it grants ssm:GetParameter(s) on
@@ -46,21 +41,20 @@ def host_instance_profile(
         f"{name}-session-manager",
         role=role.id,
         policy=pulumi.Output.json_dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {"Effect": "Allow", "Action": "ssm:UpdateInstanceInformation", "Resource": own_instances},
+            policy_document(
+                [
+                    allow("ssm:UpdateInstanceInformation", own_instances),
                     # The Session Manager channels have no resource to scope to: AWS requires "*".
-                    {"Effect": "Allow", "Action": SESSION_CHANNEL_ACTIONS, "Resource": "*"},
-                ],
-            }
+                    allow(SESSION_CHANNEL_ACTIONS, "*"),
+                ]
+            )
         ),
         opts=opts,
     )
     read_secrets = aws.iam.RolePolicy(
         f"{name}-read-secrets",
         role=role.id,
-        policy=pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": list(read_statements)}),
+        policy=pulumi.Output.json_dumps(policy_document(read_statements)),
         opts=opts,
     )
     return aws.iam.InstanceProfile(f"{name}-profile", role=role.name, opts=opts), read_secrets

@@ -13,6 +13,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from components import stack_path
+from components.iam import allow
 
 
 @dataclass(frozen=True)
@@ -32,17 +33,8 @@ class UiSecrets:
 
     def read_statement(self) -> pulumi.Output[dict[str, Any]]:
         """IAM statement allowing ssm:GetParameter on exactly these parameters."""
-        return pulumi.Output.from_input(
-            {
-                "Effect": "Allow",
-                "Action": "ssm:GetParameter",
-                "Resource": [
-                    self.admin_password_parameter.arn,
-                    self.secret_key_parameter.arn,
-                    self.origin_secret_parameter.arn,
-                ],
-            }
-        )
+        parameters = (self.admin_password_parameter, self.secret_key_parameter, self.origin_secret_parameter)
+        return pulumi.Output.from_input(allow("ssm:GetParameter", [parameter.arn for parameter in parameters]))
 
 
 def ui_secrets(name: str, admin_password: pulumi.Input[str] | None, opts: pulumi.ResourceOptions) -> UiSecrets:
