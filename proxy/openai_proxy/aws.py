@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -18,7 +19,12 @@ from botocore.exceptions import NoRegionError
 
 from openai_proxy.errors import ApiError
 
-_clients: dict[tuple[str, float], Any] = {}
+MAX_CLIENTS_PER_SERVICE = 4
+"""Clients kept per service, the least recently used dropped first (each is about 127 KB): a streamed
+request waiting for a model to wake asks for a new read timeout at every attempt."""
+
+_clients: OrderedDict[tuple[str, float], Any] = OrderedDict()  # least recently used first
+_cache_lock = threading.Lock()
 _lock = threading.Lock()  # boto3's default session is not safe to build from two threads at once
 
 
@@ -29,7 +35,7 @@ def sagemaker_runtime(read_timeout: float) -> Any:
     429/503 with Retry-After instead and decides itself.
     """
     seconds = max(1, math.ceil(read_timeout))
-    return _clients.get(("sagemaker-runtime", seconds)) or _client(
+    return _cached(("sagemaker-runtime", seconds)) or _client(
         "sagemaker-runtime",
         seconds,
         lambda: Config(
@@ -51,7 +57,7 @@ def ssm(budget_seconds: float) -> Any:
     few clients at most: in practice one, as the key is read when a request starts.
     """
     budget = max(SSM_MIN_SECONDS, math.floor(budget_seconds * 2) / 2)
-    return _clients.get(("ssm", budget)) or _client("ssm", budget, lambda: ssm_config(budget))
+    return _cached(("ssm", budget)) or _client("ssm", budget, lambda: ssm_config(budget))
 
 
 def ssm_limits(budget_seconds: float) -> tuple[float, float, int]:
@@ -81,22 +87,34 @@ def ssm_config(budget_seconds: float) -> Config:
 
 def forget_clients() -> None:
     """Drop the cached clients (tests that change AWS_* variables call this)."""
-    with _lock:
+    with _lock, _cache_lock:
         _clients.clear()
+
+
+def _cached(key: tuple[str, float]) -> Any:
+    with _cache_lock:
+        client = _clients.get(key)
+        if client is not None:
+            _clients.move_to_end(key)
+        return client
 
 
 def _client(service: str, variant: float, config: Callable[[], Config]) -> Any:
     with _lock:
-        client = _clients.get((service, variant))
+        client = _cached((service, variant))
         if client is None:
             try:
                 # boto3 itself reads only AWS_DEFAULT_REGION; Lambda sets both, a laptop often only AWS_REGION.
                 region = os.environ.get("AWS_REGION") or None
-                client = _clients[(service, variant)] = boto3.client(service, region_name=region, config=config())
+                client = boto3.client(service, region_name=region, config=config())
             except NoRegionError:
                 raise ApiError(
                     500,
                     "The proxy has no AWS region configured: set AWS_REGION (or AWS_DEFAULT_REGION).",
                     code="configuration_error",
                 ) from None
+            with _cache_lock:
+                _clients[(service, variant)] = client
+                for key in [key for key in _clients if key[0] == service][:-MAX_CLIENTS_PER_SERVICE]:
+                    del _clients[key]
     return client

@@ -3,12 +3,15 @@ and on the streaming API waits for it with keep-alives instead of failing the ch
 
 from __future__ import annotations
 
+import gc
 import json
+import weakref
+from functools import partial
 
 import pytest
 
+from openai_proxy import aws, routes, waking
 from openai_proxy import deadline as deadline_module
-from openai_proxy import waking
 from openai_proxy.deadline import Deadline
 from openai_proxy.errors import ApiError
 from openai_proxy.handler import handler
@@ -191,3 +194,29 @@ def test_the_real_engine_answers_a_streamed_chat_through_the_component_after_it_
     chunks = [json.loads(line[6:]) for line in body.split("\n") if line.startswith("data: {")]
     assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"]).strip()
     assert [r.headers.get(COMPONENT_HEADER) for r in engine_proxy_env.requests] == [COMPONENT, COMPONENT]
+
+
+def test_waiting_for_the_model_keeps_a_few_sagemaker_clients_not_one_per_attempt(streaming_env, monkeypatch):
+    # Each attempt asks for a client whose read timeout is the time then left: a new one every time.
+    clock = _Clock()
+    monkeypatch.setattr(deadline_module, "now", clock.now)
+    monkeypatch.setattr(waking, "RETRY_SCHEDULE", (7.0,))
+    monkeypatch.setattr(routes, "stream_when_awake", partial(waking.stream_when_awake, sleep=clock.sleep))
+    made: list[weakref.ref] = []
+    make_client = aws.boto3.client
+
+    def client(*args: object, **kwargs: object) -> object:
+        made_client = make_client(*args, **kwargs)
+        made.append(weakref.ref(made_client))
+        return made_client
+
+    monkeypatch.setattr(aws.boto3, "client", client)
+    streaming_env.script(*[ErrorReply.no_capacity() for _ in range(30)])
+
+    body = handler(_chat(stream=True))["body"]
+
+    assert body.endswith("data: [DONE]\n\n")
+    assert len(streaming_env.requests) == len(made) == 31  # asleep 30 times, 7 s apart, then the answer
+    gc.collect()
+    alive = [ref for ref in made if ref() is not None]
+    assert len(alive) <= aws.MAX_CLIENTS_PER_SERVICE  # about 127 KB each: 900 of them in 15 minutes were 110 MB
