@@ -338,7 +338,7 @@ class ProxyServer(ThreadingHTTPServer):
             return
         try:
             super().process_request(request, client_address)
-        except BaseException:  # no thread started: it would never give the slot back
+        except Exception:  # the thread did not start (a Ctrl-C may come after it did: not caught here)
             self._slots.release()
             raise
 
