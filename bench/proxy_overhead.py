@@ -17,20 +17,15 @@ import subprocess
 import sys
 import time
 
+from sagemaker_llm_local.container_formats import one_part_per_line, vllm_chat_sse
+from sagemaker_llm_local.event_stream import payload_part_frame
+from sagemaker_llm_local.local_proxy import LOCAL_AWS, proxy_environment
+
 TOKENS = 200
-ENV = {
-    "SAGEMAKER_ENDPOINT_NAME": "bench-endpoint",
-    "MODEL_ID": "bench-model",
-    "API_KEY": "bench-key",
-    "AWS_ACCESS_KEY_ID": "bench",
-    "AWS_SECRET_ACCESS_KEY": "bench",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
+ENV = LOCAL_AWS | proxy_environment("bench-endpoint", "bench-model", "bench-key")
 
 
 def container_frames() -> list[bytes]:
-    from tests.fakes.sagemaker_runtime import one_part_per_line, payload_part_frame, vllm_chat_sse
-
     usage = {"prompt_tokens": 20, "completion_tokens": TOKENS, "total_tokens": 20 + TOKENS}
     sse = vllm_chat_sse([f" tok{i}" for i in range(TOKENS)], model="bench-model", usage=usage)
     return [payload_part_frame(part) for part in one_part_per_line(sse)]
@@ -138,8 +133,6 @@ def main() -> None:
         response = client.invoke_endpoint_with_response_stream(EndpointName="bench-endpoint", Body=b"{}")
         for _ in response["Body"]:
             pass
-
-    from tests.fakes.sagemaker_runtime import one_part_per_line, vllm_chat_sse
 
     payload = one_part_per_line(vllm_chat_sse([f" tok{i}" for i in range(TOKENS)]))
     request = CompletionRequest(kind="chat", stream=True, max_tokens=1024, messages=[{"role": "user", "content": "x"}])

@@ -2,8 +2,9 @@
 
     uv run python bench/time_to_first_chunk.py [--runs 200]
 
-The fake SageMaker runtime (tests/fakes, real event-stream framing over HTTP on 127.0.0.1) plays a
-vLLM endpoint streaming a 50-token chat answer, one PayloadPart per event. Each run measures
+The SageMaker runtime emulator (sagemaker_llm_local, real event-stream framing over HTTP on 127.0.0.1)
+plays a vLLM endpoint streaming a 50-token chat answer, one PayloadPart per event; the proxy runs as the
+tests run it (sagemaker_llm_local.local_proxy). Each run measures
 
 - direct: boto3 `invoke_endpoint_with_response_stream` straight to the fake, until the PayloadPart
   holding the first token (the endpoint's own time to first token, as a client next to it sees it);
@@ -26,22 +27,16 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "proxy")]
+from sagemaker_llm_local.container_formats import one_part_per_line, vllm_chat_sse
+from sagemaker_llm_local.local_proxy import local_proxy_server, proxy_environment, runtime_environment
+from sagemaker_llm_local.replies import StreamReply
+from sagemaker_llm_local.sagemaker_runtime import SageMakerRuntime
 
 TOKENS = [f" tok{i}" for i in range(50)]
 FIRST = b'"content":" tok0"'
 WARMUP = 5
-ENV = {
-    "SAGEMAKER_ENDPOINT_NAME": "bench-endpoint",
-    "MODEL_ID": "bench-model",
-    "API_KEY": "bench-key",
-    "AWS_ACCESS_KEY_ID": "bench",
-    "AWS_SECRET_ACCESS_KEY": "bench",
-    "AWS_REGION": "us-east-1",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
 BODY = json.dumps({"model": "bench-model", "messages": [{"role": "user", "content": "Hi"}], "stream": True})
 
 
@@ -103,40 +98,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=200)
     args = parser.parse_args(argv)
 
-    from tests.fakes.sagemaker_runtime import FakeSageMakerRuntime, StreamReply, one_part_per_line, vllm_chat_sse
-
     parts = one_part_per_line(vllm_chat_sse(TOKENS, model="bench-model"))
 
-    fake = FakeSageMakerRuntime()
-    with fake:
-        os.environ.update(ENV, AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME=fake.url)
+    runtime = SageMakerRuntime()
+    with runtime:
+        os.environ.update(runtime_environment(runtime.url))
+        os.environ.update(proxy_environment("bench-endpoint", "bench-model", "bench-key"))
         import boto3
-
-        from openai_proxy.local_server import serve_in_thread
 
         # The proxy's log line goes to stdout; keep the report readable.
         devnull = open(os.devnull, "w")  # noqa: SIM115
-        server, _ = serve_in_thread("127.0.0.1", 0)
-        host, port = server.server_address[:2]
         direct_client = boto3.client("sagemaker-runtime", region_name="us-east-1")
         direct, proxied, overhead = [], [], []
         real_stdout = sys.stdout
-        try:
+        with local_proxy_server() as base_url:
+            address = urlsplit(base_url)
             for run in range(WARMUP + args.runs):
-                fake.script(StreamReply(parts), StreamReply(parts))  # one answer each for direct and proxied
+                runtime.script(StreamReply(parts), StreamReply(parts))  # one answer each for direct and proxied
                 sys.stdout = devnull
                 try:
                     d = direct_ttft(direct_client)
-                    p = proxied_ttfc(host, port)
+                    p = proxied_ttfc(address.hostname, address.port)
                 finally:
                     sys.stdout = real_stdout
                 if run >= WARMUP:
                     direct.append(d)
                     proxied.append(p)
                     overhead.append(p - d)
-        finally:
-            server.shutdown()
-            server.server_close()
 
     ms = 1000
     print(f"machine: {cpu_model()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")

@@ -49,8 +49,9 @@ from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs
 from pulumi.runtime.sync_await import _sync_await
 
-# The real engine's fixtures (vLLM behind the SageMaker relay), shared by tests/engine and tests/e2e.
-pytest_plugins = ("tests.engine.fixtures",)
+# The real engine's fixtures (vLLM behind the SageMaker relay), shared by tests/engine and tests/e2e; the local
+# server and the openai SDK, shared by tests/proxy, tests/engine and tests/tools.
+pytest_plugins = ("tests.engine.fixtures", "tests.proxy_fixtures")
 
 # CI (CI=true) replays the same property-test examples on every run: a red run is always reproducible.
 hypothesis_settings.register_profile("ci", derandomize=True, database=None, print_blob=True)

@@ -22,29 +22,23 @@ from openai_proxy.handler import handler, stream_handler
 from openai_proxy.lambda_runtime import RuntimeApiClient, serve
 from sagemaker_llm_local.sagemaker_runtime import SageMakerRuntime
 from tests.engine.fixtures import API_KEY
-from tests.fakes import local_proxy_server
 from tests.proxy.events import api_event
 from tests.proxy.test_payload_v1 import rest_event
+from tests.proxy_fixtures import sdk_client
 from tests.streaming.conftest import FakeRuntimeApi
 
 _invocations = itertools.count(1)
 
 
-@pytest.fixture(scope="session")
-def engine_server_url() -> Iterator[str]:
-    with local_proxy_server() as url:
-        yield url
-
-
 @pytest.fixture
-def engine_api(engine_proxy_env: SageMakerRuntime, engine_server_url: str) -> str:
-    """The local server's OpenAI base URL; it reads the proxy's environment (`engine_proxy_env`) per request."""
-    return engine_server_url
+def engine_api(engine_proxy_env: SageMakerRuntime, proxy_server_url: str) -> str:
+    """The local server's OpenAI base URL (tests/proxy_fixtures.py), with the proxy configured by `engine_proxy_env`."""
+    return proxy_server_url
 
 
 @pytest.fixture
 def engine_client(engine_api: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=engine_api, api_key=API_KEY, max_retries=0, timeout=120)
+    return sdk_client(engine_api, API_KEY, timeout=120)
 
 
 @pytest.fixture

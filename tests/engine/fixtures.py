@@ -170,5 +170,5 @@ def relay(engine_relay: SageMakerRuntime) -> Iterator[SageMakerRuntime]:
 @pytest.fixture
 def engine_proxy_env(monkeypatch: pytest.MonkeyPatch, relay: SageMakerRuntime) -> SageMakerRuntime:
     """The proxy configured as deployed (openai dialect, a key required) in front of the relay."""
-    configure_proxy(monkeypatch, relay.url, endpoint=ENDPOINT, model_id=MODEL_ID, api_key=API_KEY)
+    configure_proxy(monkeypatch, relay.url, endpoint=ENDPOINT, served_model_name=MODEL_ID, api_key=API_KEY)
     return relay

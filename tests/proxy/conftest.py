@@ -7,9 +7,10 @@ from collections.abc import Iterator
 import openai
 import pytest
 
-from tests.fakes import configure_proxy, local_proxy_server
+from tests.fakes import configure_proxy
 from tests.fakes.sagemaker_runtime import FakeSageMakerRuntime
 from tests.proxy.events import API_KEY, ENDPOINT, MODEL_ID
+from tests.proxy_fixtures import sdk_client
 
 
 @pytest.fixture(scope="session")
@@ -30,25 +31,18 @@ def sagemaker(fake_runtime: FakeSageMakerRuntime) -> Iterator[FakeSageMakerRunti
 @pytest.fixture
 def proxy_env(monkeypatch: pytest.MonkeyPatch, sagemaker: FakeSageMakerRuntime) -> FakeSageMakerRuntime:
     """The proxy configured as deployed (openai dialect, key from API_KEY), talking to the fake."""
-    configure_proxy(monkeypatch, sagemaker.url, endpoint=ENDPOINT, model_id=MODEL_ID, api_key=API_KEY)
+    configure_proxy(monkeypatch, sagemaker.url, endpoint=ENDPOINT, served_model_name=MODEL_ID, api_key=API_KEY)
     monkeypatch.setenv("REQUEST_DEADLINE_SECONDS", "20")
     return sagemaker
 
 
-@pytest.fixture(scope="session")
-def local_server_url() -> Iterator[str]:
-    """One local server (`openai-proxy`) on a free port for the session; it reads the environment per request."""
-    with local_proxy_server() as url:
-        yield url
-
-
 @pytest.fixture
-def local_proxy(proxy_env: FakeSageMakerRuntime, local_server_url: str) -> str:
+def local_proxy(proxy_env: FakeSageMakerRuntime, proxy_server_url: str) -> str:
     """The local server's OpenAI base URL (…/v1), with the proxy configured by `proxy_env`."""
-    return local_server_url
+    return proxy_server_url
 
 
 @pytest.fixture
 def openai_client(local_proxy: str) -> openai.OpenAI:
-    """The official SDK pointed at the local server, without retries (errors surface at once)."""
-    return openai.OpenAI(base_url=local_proxy, api_key=API_KEY, max_retries=0, timeout=30)
+    """The official SDK on the local server (tests/proxy_fixtures.py)."""
+    return sdk_client(local_proxy, API_KEY)

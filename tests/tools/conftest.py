@@ -6,49 +6,44 @@ from collections.abc import Iterator
 
 import pytest
 
-from openai_proxy import auth, aws
-from tests.fakes import FAKE_AWS, local_proxy_server
+from openai_proxy.contract import ENV
+from sagemaker_llm_local.local_proxy import STEERING_AWS_VARIABLES, forget_cached_clients, runtime_environment
+from tests.fakes import configure_proxy, local_proxy_server
 from tests.fakes.sagemaker_runtime import FakeSageMakerRuntime
 
 API_KEY = "smoke-test-key-0123456789"
 MODEL_ID = "fake-model"
 ENDPOINT = "fake-endpoint"
-PROXY_VARIABLES = ("API_KEY_PARAMETER", "AUTH_DISABLED", "BACKEND_DIALECT", "AWS_PROFILE", "AWS_ENDPOINT_URL")
 
 
 @pytest.fixture
 def sagemaker(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSageMakerRuntime]:
     """The fake SageMaker runtime (echo model), reached by boto3 through AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME."""
     with FakeSageMakerRuntime() as fake:
-        for name in PROXY_VARIABLES:
+        for name in (*ENV.names(), *STEERING_AWS_VARIABLES):
             monkeypatch.delenv(name, raising=False)
-        for name, value in FAKE_AWS.items():
+        for name, value in runtime_environment(fake.url).items():
             monkeypatch.setenv(name, value)
-        monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", fake.url)
         yield fake
 
 
-def start_proxy(monkeypatch: pytest.MonkeyPatch, **environment: str) -> Iterator[str]:
-    monkeypatch.setenv("SAGEMAKER_ENDPOINT_NAME", ENDPOINT)
-    monkeypatch.setenv("MODEL_ID", MODEL_ID)
-    for name, value in environment.items():
-        monkeypatch.setenv(name, value)
-    aws.forget_clients()
-    auth.forget_keys()
+def start_proxy(monkeypatch: pytest.MonkeyPatch, sagemaker: FakeSageMakerRuntime, *, keyless: bool) -> Iterator[str]:
+    configure_proxy(monkeypatch, sagemaker.url, endpoint=ENDPOINT, served_model_name=MODEL_ID, api_key=API_KEY)
+    if keyless:
+        monkeypatch.delenv(ENV.api_key)
+        monkeypatch.setenv(ENV.auth_disabled, "true")
     with local_proxy_server() as url:
         yield url
-    aws.forget_clients()
-    auth.forget_keys()
+    forget_cached_clients()
 
 
 @pytest.fixture
 def local_api(sagemaker: FakeSageMakerRuntime, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """`openai-proxy` as deployed (a key required), on a free port: its OpenAI base URL."""
-    yield from start_proxy(monkeypatch, API_KEY=API_KEY)
+    yield from start_proxy(monkeypatch, sagemaker, keyless=False)
 
 
 @pytest.fixture
 def open_local_api(sagemaker: FakeSageMakerRuntime, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """`openai-proxy` with AUTH_DISABLED=true: it accepts any key, which smoke must report."""
-    monkeypatch.delenv("API_KEY", raising=False)
-    yield from start_proxy(monkeypatch, AUTH_DISABLED="true")
+    yield from start_proxy(monkeypatch, sagemaker, keyless=True)
