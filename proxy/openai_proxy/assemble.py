@@ -7,6 +7,7 @@ from typing import Any
 
 from openai_proxy.container_errors import stream_failure_error
 from openai_proxy.deadline import Deadline
+from openai_proxy.errors import no_answer_before_deadline
 from openai_proxy.generation import GenerationReport, read_generation
 from openai_proxy.openai_objects import ResponseMeta, chat_completion, text_completion
 from openai_proxy.validation import CompletionRequest
@@ -34,6 +35,8 @@ def collect_completion(
             logprobs = merge_logprobs(logprobs, delta.logprobs)
     if report.error is not None:
         raise stream_failure_error(report.error)
+    if report.cut_at_deadline and not report.answered:
+        raise no_answer_before_deadline()
     text = "".join(texts)
     finish, usage_ = report.final_finish_reason, report.usage(request)
     if request.kind == "text":

@@ -62,6 +62,11 @@ class DeadlineReached(Exception):
     """Waiting for the next part would run past the request's deadline."""
 
 
+def no_answer_before_deadline(detail: str | None = None) -> ApiError:
+    """The model sent no token before the request's deadline: a 504, not an empty 200."""
+    return ApiError(504, "The model did not start answering before the deadline.", code="timeout", detail=detail)
+
+
 def openai_error(message: str, type_: str, param: str | None = None, code: str | None = None) -> dict:
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 

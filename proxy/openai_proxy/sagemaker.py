@@ -30,7 +30,7 @@ from openai_proxy.container_errors import (
     read_container_error,
 )
 from openai_proxy.deadline import Deadline
-from openai_proxy.errors import ApiError, DeadlineReached, StreamFailure, scrub
+from openai_proxy.errors import ApiError, DeadlineReached, StreamFailure, no_answer_before_deadline, scrub
 from openai_proxy.waking import is_no_capacity, model_waking_up
 
 _THROTTLED = ("ThrottlingException", "Throttling", "ThrottledException", "TooManyRequestsException")
@@ -147,7 +147,7 @@ def api_error_from_aws(exc: Exception) -> ApiError:
             return ApiError(502, "SageMaker failed to serve the request.", code="upstream_error", detail=detail)
         return ApiError(500, "The proxy could not invoke the model.", detail=detail)
     if isinstance(exc, ReadTimeoutError):
-        return ApiError(504, "The model did not start answering before the deadline.", code="timeout", detail=detail)
+        return no_answer_before_deadline(detail)
     if isinstance(exc, ConnectTimeoutError | EndpointConnectionError):
         return ApiError(502, "SageMaker could not be reached.", code="upstream_unreachable", detail=detail)
     if isinstance(exc, NoCredentialsError | NoRegionError):

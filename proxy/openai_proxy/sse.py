@@ -13,6 +13,7 @@ from json.encoder import encode_basestring
 
 from openai_proxy.container_errors import stream_failure_error
 from openai_proxy.deadline import Deadline
+from openai_proxy.errors import no_answer_before_deadline
 from openai_proxy.generation import GenerationReport, read_generation
 from openai_proxy.openai_objects import ResponseMeta, chat_chunk, text_chunk, usage_chunk
 from openai_proxy.validation import CompletionRequest
@@ -92,6 +93,9 @@ def stream_openai_sse(
         yield sse_event(chat_chunk(meta, {"role": "assistant", "content": ""}, with_usage=with_usage))
     if report.error is not None:
         yield sse_event(stream_failure_error(report.error).body())
+        return
+    if report.cut_at_deadline and not report.answered:  # an error the SDKs raise, not an empty answer
+        yield sse_event(no_answer_before_deadline().body())
         return
     finish = report.final_finish_reason
     if chat:

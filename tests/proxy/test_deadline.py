@@ -112,3 +112,38 @@ def test_deadline_is_the_lesser_of_setting_and_context_minus_a_margin(monkeypatc
     assert deadline.Deadline.for_request(28, None).expires_at == pytest.approx(127.5)
     assert deadline.Deadline.for_request(28, LambdaContext(10_000)).expires_at == pytest.approx(109.5)
     assert deadline.Deadline.for_request(1, None).expires_at == pytest.approx(100.75)
+
+
+@pytest.mark.parametrize("sent", [0, 1], ids=["nothing", "the-role-alone"])
+def test_a_model_that_sends_no_token_before_the_deadline_is_a_504(proxy_env, sent):
+    # SageMaker's headers came (the stream is open), then `sent` parts, then nothing: held until the fake stops.
+    stalled = StreamReply(one_part_per_line(vllm_chat_sse(WORDS)), hold_after=sent)
+    proxy_env.script(stalled)
+
+    response = handler(api_event("POST", "/v1/chat/completions", chat()), LambdaContext(remaining_ms=1500))
+
+    assert not stalled.release.is_set()  # the proxy stopped waiting, not the model
+    assert response["statusCode"] == 504  # not 200 with empty content
+    error = body_of(response)["error"]
+    assert (error["code"], error["type"]) == ("timeout", "server_error")
+
+
+def test_a_streamed_answer_without_a_token_before_the_deadline_ends_with_an_error_the_sdk_raises(
+    proxy_env, local_proxy, monkeypatch
+):
+    import openai
+
+    from tests.proxy.events import API_KEY
+
+    proxy_env.script(StreamReply(one_part_per_line(vllm_chat_sse(WORDS)), hold_after=1))
+    monkeypatch.setenv("REQUEST_DEADLINE_SECONDS", "1")  # the local server reads it per request
+    client = openai.OpenAI(base_url=local_proxy, api_key=API_KEY, max_retries=0, timeout=30)
+
+    stream = client.chat.completions.create(
+        model="test-model", messages=[{"role": "user", "content": "Hi"}], stream=True
+    )
+    with pytest.raises(openai.APIError) as failed:
+        list(stream)  # before the fix: one empty chunk with finish_reason "length", no error
+
+    assert failed.value.code == "timeout"
+    assert "deadline" in failed.value.message
