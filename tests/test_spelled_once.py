@@ -6,7 +6,7 @@ import re
 import subprocess
 
 from components.image import VLLM_DLC_TAG, VLLM_VERSION
-from tests.conftest import ROOT
+from tests.pulumi_harness import ROOT
 
 SETUP = ROOT / "tests" / "engine" / "setup.sh"
 

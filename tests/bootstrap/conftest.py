@@ -1,8 +1,9 @@
 """The bootstrap program (bootstrap/) under the same mocks as the main program.
 
 - `run_bootstrap(config) -> ProgramRun`: runs bootstrap/__main__.py with `config` (keys as in
-  bootstrap/Pulumi.yaml, without namespace) under the autouse `pulumi_mocks` (its AwsMocks and monitor,
-  re-pointed at the bootstrap project), and returns what it registered and exported.
+  bootstrap/Pulumi.yaml, without namespace) through tests/pulumi_harness.py's `run_pulumi_program`, under
+  the autouse `pulumi_mocks` (its AwsMocks and monitor, installed for the bootstrap project), and returns
+  what it registered and exported.
 - `policy_allows(document, action, resource="*")`: a small IAM evaluator (Allow/Deny, `*` and `?` in
   actions and resources, case-insensitive actions) for asking what a role may do.
 - `trust_admits(document, claims)`: whether a trust policy's conditions accept a token with these claims.
@@ -11,19 +12,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import sys
 import uuid
 from collections.abc import Callable, Mapping
 from fnmatch import fnmatchcase
 from typing import Any
 
-import pulumi
 import pytest
-from pulumi.runtime.sync_await import _sync_await
 
-from tests.conftest import ACCOUNT, REGION, ROOT, ProgramRun, PulumiMocks
+from tests.pulumi_harness import ACCOUNT, REGION, ROOT, ProgramRun, PulumiMocks, run_pulumi_program
 
 BOOTSTRAP = ROOT / "bootstrap"
 BOOTSTRAP_PROJECT = "sagemaker-llm-bootstrap"
@@ -89,28 +86,13 @@ def run_bootstrap(pulumi_mocks: PulumiMocks, monkeypatch: pytest.MonkeyPatch) ->
     pulumi_mocks.mocks.computed["aws:kms/key:Key"] = _kms_key_state
 
     def run(config: Mapping[str, Any]) -> ProgramRun:
-        pulumi.runtime.set_mocks(
-            pulumi_mocks.mocks, project=BOOTSTRAP_PROJECT, stack="ci", preview=False, monitor=pulumi_mocks.monitor
+        return run_pulumi_program(
+            BOOTSTRAP / "__main__.py",
+            pulumi_mocks,
+            monkeypatch,
+            project=BOOTSTRAP_PROJECT,
+            stack="ci",
+            config=config,
         )
-        values = {
-            f"{BOOTSTRAP_PROJECT}:{key}": value if isinstance(value, str) else json.dumps(value)
-            for key, value in config.items()
-        }
-        pulumi.runtime.set_all_config(values, secret_keys=[])
-        exported: dict[str, Any] = {}
-        monkeypatch.setattr(pulumi, "export", lambda name, value: exported.__setitem__(name, value))
-        resolved: dict[str, Any] = {}
-
-        @pulumi.runtime.test
-        def program():
-            spec = importlib.util.spec_from_file_location("sagemaker_llm_bootstrap", BOOTSTRAP / "__main__.py")
-            assert spec is not None and spec.loader is not None
-            spec.loader.exec_module(importlib.util.module_from_spec(spec))
-            outputs = {name: pulumi.Output.from_input(value) for name, value in exported.items()}
-            return pulumi.Output.all(**outputs).apply(resolved.update)
-
-        program()
-        secret = {n for n, v in exported.items() if _sync_await(pulumi.Output.from_input(v).is_secret())}
-        return ProgramRun(pulumi_mocks.resources(), resolved, frozenset(secret))
 
     return run

@@ -19,7 +19,7 @@ from tests.bootstrap.conftest import (
     policy_allows,
     trust_admits,
 )
-from tests.conftest import ACCOUNT
+from tests.pulumi_harness import ACCOUNT
 
 ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"

@@ -19,7 +19,7 @@ from ci_policies import preview_policy
 from preview_actions import DIRECT_READS, INVOKES, NO_PERMISSION_NEEDED, PROVIDERS, PreviewCall, preview_actions
 
 from tests.bootstrap.conftest import policy_allows
-from tests.conftest import PROJECT, ROOT, stack_file_config
+from tests.pulumi_harness import PROJECT, ROOT, stack_file_config
 
 COMMITTED_STACKS = sorted(p.name.split(".")[1] for p in ROOT.glob("Pulumi.*.yaml"))
 

@@ -11,7 +11,7 @@ from components import aws_reads
 from components.chat_api import ROUTES
 from components.settings import SettingsError
 from components.streaming_api import STAGE_NAME, CloudWatchRoleMissingError
-from tests.conftest import ACCOUNT, REGION
+from tests.pulumi_harness import ACCOUNT, REGION
 
 REST_API = "aws:apigateway/restApi:RestApi"
 DEPLOYMENT = "aws:apigateway/deployment:Deployment"

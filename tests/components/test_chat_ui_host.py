@@ -13,7 +13,7 @@ import pytest
 
 from openwebui.environment import FIXED
 from openwebui.user_data import USER_DATA_LIMIT
-from tests.conftest import DEFAULT_AMI_ID, ProgramRun, PulumiMocks
+from tests.pulumi_harness import DEFAULT_AMI_ID, ProgramRun, PulumiMocks
 
 API_URL = "https://abc123.execute-api.us-east-1.amazonaws.com/v1"
 API_KEY_PARAMETER = "/sagemaker-llm/test/proxy/api-key"

@@ -19,7 +19,7 @@ from components.log_queries import QUERIES
 from components.settings import SettingsError
 from tests.components.cloudwatch_metrics import metric_problems
 from tests.components.dashboard_spec import dashboard_problems, metrics_of
-from tests.conftest import ROOT
+from tests.pulumi_harness import ROOT
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 DASHBOARD = "aws:cloudwatch/dashboard:Dashboard"

@@ -6,7 +6,7 @@ import botocore.session
 import pytest
 
 from tests.components.test_chat_ui_host import deploy_host, ingress, user_data
-from tests.conftest import ProgramRun
+from tests.pulumi_harness import ProgramRun
 
 DISTRIBUTION = "aws:cloudfront/distribution:Distribution"
 WEB_ACL = "aws:wafv2/webAcl:WebAcl"

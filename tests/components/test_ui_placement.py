@@ -8,7 +8,7 @@ from typing import Any
 import pulumi
 import pytest
 
-from tests.conftest import PROJECT, PulumiMocks
+from tests.pulumi_harness import PROJECT, PulumiMocks
 
 # The default VPC's default subnets; us-east-1e has no t3 (the zone a first deploy tripped on).
 DEFAULT_SUBNETS = {

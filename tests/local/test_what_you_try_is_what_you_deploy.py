@@ -9,7 +9,7 @@ from components.settings import SettingsError, load_settings
 from sagemaker_llm_local import cli, stack
 from sagemaker_llm_local.engine import container_flags
 from sagemaker_llm_local.stack import container_variables, proxy_variables, read_stack
-from tests.conftest import stack_file_config
+from tests.pulumi_harness import stack_file_config
 
 MODEL = "aws:sagemaker/model:Model"
 FUNCTION = "aws:lambda/function:Function"
