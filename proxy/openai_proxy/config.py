@@ -7,10 +7,16 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from openai_proxy.contract import STREAMING_SECONDS
+
 DIALECTS = ("openai", "lmi", "tgi")
 DEFAULT_DEADLINE_SECONDS = 28.0
-# With RESPONSE_STREAMING=true (the REST API streams, up to 15 min) the Lambda's timeout is the limit.
-STREAMING_DEADLINE_SECONDS = 900.0
+# With RESPONSE_STREAMING=true the REST API's integration and the function both end at STREAMING_SECONDS.
+# API Gateway's clock starts first: a cold start's Init phase (up to 10 s) is not in the function's time
+# (https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html). So the answer ends this
+# much earlier, for its last event ([DONE] or an error) to reach the client.
+STREAMING_HANDOFF_SECONDS = 10.0
+STREAMING_DEADLINE_SECONDS = STREAMING_SECONDS - STREAMING_HANDOFF_SECONDS
 DEFAULT_MAX_OUTPUT_TOKENS = 1024
 MAX_BODY_BYTES = 6 * 1024 * 1024  # SageMaker's own payload limit; the gateway allows 10 MB
 # Variables ProxyFunction (components/proxy_function.py) sets from stack config;
