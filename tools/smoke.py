@@ -1,6 +1,6 @@
 """smoke: check a deployed (or local) OpenAI-compatible API and the SageMaker endpoint behind it.
 
-    smoke api --url https://…/v1 --key KEY        models, chat, streamed chat, completions, wrong key
+    smoke api --url https://…/api/v1 --key KEY    models, chat, streamed chat, completions, wrong key
     smoke endpoint --name ENDPOINT [--region R]    invoke the endpoint directly, in the backend dialect
     smoke api --stack dev / smoke endpoint --stack dev   read the URL, key and endpoint from the stack
     smoke status --stack dev                       the stack's health: model, alarms, last hour, dashboard
@@ -197,7 +197,10 @@ def api_checks(api: Api, model: str | None, waking: Waking | None = None) -> Ite
     first_chat: list[tuple[int, Any] | Exception] = []  # the answer wait_until_awake already got, or its failure
 
     def models() -> str:
-        body = _expect_ok(*api.call("GET", "/models"))
+        status, answer = api.call("GET", "/models")
+        if status in (403, 404):  # the gateways' answer to a path they do not serve
+            raise CheckFailed(f"HTTP {status} for /models: give the stack's apiUrl (…/api/v1; …/v1 if not streaming)")
+        body = _expect_ok(status, answer)
         ids = [entry.get("id") for entry in body.get("data", [])]
         if not ids:
             raise CheckFailed("no model listed")
@@ -217,8 +220,10 @@ def api_checks(api: Api, model: str | None, waking: Waking | None = None) -> Ite
         return f"{body['choices'][0].get('finish_reason')}: {content!r}"
 
     def chat_stream() -> str:
-        parts, chunks, done = [], 0, False
+        parts, chunks, done, first_ms = [], 0, False, 0.0
+        started = time.perf_counter()
         for payload in api.stream("/chat/completions", {**_chat_body(chosen["model"]), "stream": True}):
+            first_ms = first_ms or (time.perf_counter() - started) * 1000
             if payload == "[DONE]":
                 done = True
                 break
@@ -232,7 +237,8 @@ def api_checks(api: Api, model: str | None, waking: Waking | None = None) -> Ite
             raise CheckFailed(f"stream ended without [DONE] after {chunks} chunk(s)")
         if chunks == 0:
             raise CheckFailed("no chunk before [DONE]")
-        return f"{chunks} chunk(s): {''.join(parts)!r}"
+        # A streaming API's first chunk comes well before the end; a buffered one's comes with it.
+        return f"{chunks} chunk(s), the first after {first_ms:.0f} ms: {''.join(parts)!r}"
 
     def completions() -> str:
         request = {"model": chosen["model"], "prompt": PROMPT, "max_tokens": MAX_TOKENS}
@@ -404,7 +410,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     commands = parser.add_subparsers(dest="command", required=True)
 
     api = commands.add_parser("api", help="check the OpenAI-compatible API")
-    api.add_argument("--url", help="OpenAI base URL, ending in /v1")
+    api.add_argument(
+        "--url", help="OpenAI base URL: the stack's apiUrl, ending in /api/v1 (or /v1, apiStreaming false)"
+    )
     api.add_argument("--key", help="API key (Authorization: Bearer)")
     api.add_argument("--model", help="model id to use (default: the first listed)")
     api.add_argument("--timeout", type=float, default=60.0, help="seconds per request (default 60)")

@@ -189,3 +189,22 @@ def test_endpoint_without_a_region_says_so(sagemaker, monkeypatch, tmp_path, cap
 
     assert code == 2
     assert "--region" in capsys.readouterr().err
+
+
+def test_the_streamed_chat_row_says_when_its_first_chunk_came(local_api, capsys):
+    smoke.main(["api", "--url", local_api, "--key", API_KEY])
+
+    status, latency, _, detail = rows(capsys.readouterr().out)["chat-stream"]
+    first = float(detail.split("the first after ", 1)[1].split(" ms", 1)[0])
+    assert status == "PASS"
+    assert 0 < first <= float(latency)  # a streaming API's comes before the end, a buffered one's with it
+
+
+def test_a_url_that_is_not_the_api_s_base_says_which_url_to_give(local_api, capsys):
+    code = smoke.main(["api", "--url", local_api.removesuffix("/v1"), "--key", API_KEY])
+
+    out = capsys.readouterr().out
+    assert code == 1
+    status, *_, detail = rows(out)["models"]
+    assert status == "FAIL"
+    assert "HTTP 404 for /models: give the stack's apiUrl (…/api/v1" in detail
