@@ -15,18 +15,11 @@ require_concurrency_quota(settings.api_max_concurrency)  # before any resource, 
 endpoint = ModelEndpoint("model", ModelEndpointArgs.from_settings(settings))
 proxy = ProxyFunction(
     "proxy",
-    ProxyFunctionArgs(
+    ProxyFunctionArgs.from_settings(
+        settings,
         endpoint_name=endpoint.endpoint_name,
         invoke_statement=endpoint.invoke_statement(),
         served_model_name=endpoint.served_model_name,
-        backend_dialect=settings.backend_dialect,
-        max_output_tokens=settings.max_output_tokens,
-        api_key=settings.api_key,
-        log_retention_days=settings.log_retention_days,
-        response_streaming=settings.api_streaming,
-        tool_call_parser=settings.tool_call_parser,
-        chat_stop_sequences=settings.chat_stop_sequences,
-        max_concurrency=settings.api_max_concurrency,
         inference_component_name=endpoint.inference_component_name,
     ),
 )
@@ -48,27 +41,23 @@ api = ChatApi(
 pulumi.export("apiUrl", api.api_url)
 pulumi.export("apiKey", proxy.api_key)
 pulumi.export("endpointName", endpoint.endpoint_name)
-pulumi.export("modelId", endpoint.served_model_name)
+pulumi.export("servedModelName", endpoint.served_model_name)
+pulumi.export("modelId", endpoint.served_model_name)  # servedModelName's name before it had its own (docs/design.md)
 if endpoint.inference_component_name is not None:  # scaleToZero: invoking the endpoint needs it
     pulumi.export("inferenceComponentName", endpoint.inference_component_name)
 
 ui_instance_id = None
 if settings.ui_enabled:
     from components.chat_ui_host import ChatUiHost, ChatUiHostArgs
-    from components.network import ui_placement
 
-    placement = ui_placement(settings)
     ui = ChatUiHost(
         "ui",
-        ChatUiHostArgs(
+        ChatUiHostArgs.from_settings(
+            settings,
             api_url=api.api_url,
             api_key_parameter_name=proxy.api_key_parameter_name,
             api_key_read_statement=proxy.read_key_statement(),
-            model_id=endpoint.served_model_name,
-            settings=settings,
-            vpc_id=placement.vpc_id,
-            subnet_id=placement.subnet_id,
-            admin_email=settings.ui_admin_email,
+            served_model_name=endpoint.served_model_name,
         ),
     )
     pulumi.export("uiUrl", ui.ui_url)

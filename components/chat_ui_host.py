@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pulumi
 import pulumi_aws as aws
 
-from components.network import ui_security_group
+from components.network import ui_placement, ui_security_group
 from components.ui_edge import ui_edge
 from components.ui_host_role import host_instance_profile
 from components.ui_secrets import UiSecrets, ui_secrets
@@ -29,31 +29,79 @@ if TYPE_CHECKING:
 UI_PORT = 80  # the host's port: nginx, which passes checked requests to the container on 127.0.0.1:8080
 DATA_DEVICE_NAME = "/dev/sdf"  # shows as an NVMe device on Nitro; the boot script finds it by volume id
 ROOT_VOLUME_GB = 30  # AL2023 plus the OpenWebUI image (several GB)
-DEFAULT_ADMIN_EMAIL = "admin@example.com"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ChatUiHostArgs:
+    """The API the UI talks to, and the host the stack's settings ask for. No defaults for what the stack
+    configures: Pulumi.yaml holds those, and `from_settings` reads them."""
+
     api_url: pulumi.Input[str]
     """OpenAI base URL of the API (ending in /v1): OpenWebUI's OPENAI_API_BASE_URL."""
     api_key_parameter_name: pulumi.Input[str]
     """SSM SecureString holding the API key; the host reads it at boot."""
     api_key_read_statement: pulumi.Input[Mapping[str, Any]]
     """IAM statement allowing ssm:GetParameter on that parameter (from ProxyFunction.read_key_statement())."""
-    model_id: pulumi.Input[str]
-    """Public model id, preselected in a new chat."""
-    settings: Settings
-    """Stack settings: ui_instance_type, ui_allowed_cidr, ui_domain_name, ssh_*, the image."""
-    vpc_id: pulumi.Input[str]
-    """VPC of the host."""
-    subnet_id: pulumi.Input[str]
-    """Public subnet of the host, in vpc_id; the data volume is created in its availability zone."""
-    admin_email: str = DEFAULT_ADMIN_EMAIL
-    """E-mail of the admin account OpenWebUI creates on its first start."""
+    served_model_name: pulumi.Input[str]
+    """The public model id, preselected in a new chat."""
+    instance_type: str
+    """EC2 instance type of the host (uiInstanceType)."""
+    open_web_ui_image: str
+    """OpenWebUI's container image, pinned (openWebUiImage)."""
+    admin_email: str
+    """E-mail of the admin account OpenWebUI creates on its first start (uiAdminEmail)."""
+    allowed_cidr: str
+    """Who may reach the UI through CloudFront; narrower than 0.0.0.0/0 adds a WAF (uiAllowedCidr)."""
+    domain_name: str
+    """Custom name of the UI behind CloudFront; "" means the distribution's own (uiDomainName)."""
+    certificate_arn: str
+    """ACM certificate in us-east-1 for domain_name (uiCertificateArn)."""
+    ssh_key_name: str
+    """EC2 key pair; SSH stays closed unless this and ssh_allowed_cidr are set (sshKeyName)."""
+    ssh_allowed_cidr: str
+    """Who may SSH to the host (sshAllowedCidr)."""
+    vpc_id: str
+    """VPC of the host; "" means the default VPC (vpcId)."""
+    subnet_id: str
+    """Public subnet of the host, in vpc_id; "" means a default subnet whose zone offers instance_type (subnetId).
+    The data volume is created in its availability zone."""
     admin_password: pulumi.Input[str] | None = None
     """Admin password; generated when None."""
     data_volume_gb: int = 20
     """Size of the data volume (OpenWebUI's /app/backend/data)."""
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        api_url: pulumi.Input[str],
+        api_key_parameter_name: pulumi.Input[str],
+        api_key_read_statement: pulumi.Input[Mapping[str, Any]],
+        served_model_name: pulumi.Input[str],
+    ) -> ChatUiHostArgs:
+        """The UI host the stack's settings ask for, wired to the API these outputs name."""
+        return cls(
+            api_url=api_url,
+            api_key_parameter_name=api_key_parameter_name,
+            api_key_read_statement=api_key_read_statement,
+            served_model_name=served_model_name,
+            instance_type=settings.ui_instance_type,
+            open_web_ui_image=settings.open_web_ui_image,
+            admin_email=settings.ui_admin_email,
+            allowed_cidr=settings.ui_allowed_cidr,
+            domain_name=settings.ui_domain_name,
+            certificate_arn=settings.ui_certificate_arn,
+            ssh_key_name=settings.ssh_key_name,
+            ssh_allowed_cidr=settings.ssh_allowed_cidr,
+            vpc_id=settings.vpc_id,
+            subnet_id=settings.subnet_id,
+        )
+
+    @property
+    def ssh_cidr(self) -> str | None:
+        """Who may SSH in, when SSH is open (a key pair and a CIDR are both set); None when it is closed."""
+        return self.ssh_allowed_cidr if self.ssh_key_name and self.ssh_allowed_cidr else None
 
 
 def ami_architecture(instance_type: str) -> str:
@@ -93,8 +141,8 @@ class ChatUiHost(pulumi.ComponentResource):
         super().__init__("sagemaker-llm:index:ChatUiHost", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         label = f"{pulumi.get_project()}-{pulumi.get_stack()}-{name}"  # Name tags: findable in the console
-        settings = args.settings
-        warn_unless_pinned_by_digest(settings.open_web_ui_image)
+        warn_unless_pinned_by_digest(args.open_web_ui_image)
+        placement = ui_placement(args.vpc_id, args.subnet_id, args.instance_type)
 
         secrets = ui_secrets(name, args.admin_password, child)
         # The address comes first, on its own: CloudFront's origin is its public DNS name, and the
@@ -106,22 +154,24 @@ class ChatUiHost(pulumi.ComponentResource):
             origin_domain_name=address.public_dns,
             origin_port=UI_PORT,
             origin_secret=secrets.origin_secret,
-            settings=settings,
+            allowed_cidr=args.allowed_cidr,
+            domain_name=args.domain_name,
+            certificate_arn=args.certificate_arn,
             parent=self,
         )
-        security_group = ui_security_group(name, args.vpc_id, UI_PORT, settings, self)
+        security_group = ui_security_group(name, placement.vpc_id, UI_PORT, args.ssh_cidr, self)
         profile, read_secrets = host_instance_profile(
             name, [secrets.read_statement(), args.api_key_read_statement], self
         )
-        data_volume = self._data_volume(name, label, args)
+        data_volume = self._data_volume(name, label, placement.subnet_id, args.data_volume_gb)
         instance = aws.ec2.Instance(
             f"{name}-instance",
-            ami=self._ami(settings).id,
-            instance_type=settings.ui_instance_type,
-            subnet_id=args.subnet_id,
+            ami=self._ami(args.instance_type).id,
+            instance_type=args.instance_type,
+            subnet_id=placement.subnet_id,
             vpc_security_group_ids=[security_group.id],
             iam_instance_profile=profile.name,
-            key_name=settings.ssh_key_name if settings.ssh_enabled else None,
+            key_name=args.ssh_key_name if args.ssh_cidr else None,
             metadata_options={
                 "http_endpoint": "enabled",
                 "http_tokens": "required",  # IMDSv2 only
@@ -168,27 +218,27 @@ class ChatUiHost(pulumi.ComponentResource):
             }
         )
 
-    def _data_volume(self, name: str, label: str, args: ChatUiHostArgs) -> aws.ebs.Volume:
+    def _data_volume(self, name: str, label: str, subnet_id: pulumi.Input[str], size_gb: int) -> aws.ebs.Volume:
         """OpenWebUI's data on its own encrypted volume in the subnet's zone, so the instance can come and go."""
-        zone = aws.ec2.get_subnet_output(id=args.subnet_id, opts=pulumi.InvokeOutputOptions(parent=self))
+        zone = aws.ec2.get_subnet_output(id=subnet_id, opts=pulumi.InvokeOutputOptions(parent=self))
         return aws.ebs.Volume(
             f"{name}-data",
             availability_zone=zone.availability_zone,
-            size=args.data_volume_gb,
+            size=size_gb,
             type="gp3",
             encrypted=True,
             tags={"Name": f"{label}-data", "Purpose": "OpenWebUI /app/backend/data"},
             opts=pulumi.ResourceOptions(parent=self),
         )
 
-    def _ami(self, settings: Settings) -> pulumi.Output[Any]:
+    def _ami(self, instance_type: str) -> pulumi.Output[Any]:
         """The latest Amazon Linux 2023 for the instance type's architecture."""
         return aws.ec2.get_ami_output(
             most_recent=True,
             owners=["amazon"],
             filters=[
                 {"name": "name", "values": ["al2023-ami-2023.*"]},
-                {"name": "architecture", "values": [ami_architecture(settings.ui_instance_type)]},
+                {"name": "architecture", "values": [ami_architecture(instance_type)]},
                 {"name": "virtualization-type", "values": ["hvm"]},
             ],
             opts=pulumi.InvokeOutputOptions(parent=self),
@@ -201,7 +251,7 @@ class ChatUiHost(pulumi.ComponentResource):
         """The boot script: the stack's values and the parameters' names, no secret."""
         return pulumi.Output.all(
             api_url=args.api_url,
-            model_id=args.model_id,
+            served_model_name=args.served_model_name,
             ui_url=ui_url,
             data_volume_id=data_volume_id,
             api_key_parameter=args.api_key_parameter_name,
@@ -210,12 +260,12 @@ class ChatUiHost(pulumi.ComponentResource):
             origin_secret_parameter=secrets.origin_secret_parameter.name,
         ).apply(
             lambda v: render_user_data(
-                image=args.settings.open_web_ui_image,
+                image=args.open_web_ui_image,
                 data_volume_id=v["data_volume_id"],
                 ui_port=UI_PORT,
                 stack_env={
                     "OPENAI_API_BASE_URL": v["api_url"],
-                    "DEFAULT_MODELS": v["model_id"],
+                    "DEFAULT_MODELS": v["served_model_name"],
                     "WEBUI_ADMIN_EMAIL": args.admin_email,
                     "WEBUI_URL": v["ui_url"],
                 },

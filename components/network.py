@@ -13,8 +13,6 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.settings import Settings
-
 SSH_PORT = 22
 CLOUDFRONT_ORIGIN_FACING = "com.amazonaws.global.cloudfront.origin-facing"  # AWS-managed prefix list
 
@@ -29,9 +27,9 @@ class Placement:
     """A public subnet of the VPC, in a zone that offers the UI's instance type."""
 
 
-def ui_placement(settings: Settings) -> Placement:
-    """vpcId/subnetId from the stack, or the first default subnet of the default VPC whose zone offers the type."""
-    instance_type = settings.ui_instance_type
+def ui_placement(vpc_id: str, subnet_id: str, instance_type: str) -> Placement:
+    """The configured VPC and subnet (vpcId/subnetId), or, with none, the first default subnet of the default VPC;
+    either way in a zone that offers `instance_type`."""
     region = aws.get_region_output().region
     zones = pulumi.Output.all(
         aws.ec2.get_instance_type_offerings_output(
@@ -40,12 +38,12 @@ def ui_placement(settings: Settings) -> Placement:
         ).locations,
         region,
     ).apply(lambda v: _offering_zones(instance_type, v[0], v[1]))
-    if settings.vpc_id:
-        subnet = aws.ec2.get_subnet_output(id=settings.subnet_id)
+    if vpc_id:
+        subnet = aws.ec2.get_subnet_output(id=subnet_id)
         checked = pulumi.Output.all(subnet.availability_zone, zones).apply(
-            lambda v: _configured_subnet(settings.subnet_id, v[0], v[1], instance_type)
+            lambda v: _configured_subnet(subnet_id, v[0], v[1], instance_type)
         )
-        return Placement(pulumi.Output.from_input(settings.vpc_id), checked)
+        return Placement(pulumi.Output.from_input(vpc_id), checked)
     vpc_id = aws.ec2.get_vpc_output(default=True).id
     subnets = aws.ec2.get_subnets_output(
         filters=[
@@ -90,9 +88,9 @@ def _first_subnet(subnet_ids: list[str], zones: list[str], instance_type: str) -
 
 
 def ui_security_group(
-    name: str, vpc_id: pulumi.Input[str], ui_port: int, settings: Settings, parent: pulumi.Resource
+    name: str, vpc_id: pulumi.Input[str], ui_port: int, ssh_cidr: str | None, parent: pulumi.Resource
 ) -> aws.ec2.SecurityGroup:
-    """The host's security group: the UI port from CloudFront only, SSH to sshAllowedCidr, all out."""
+    """The host's security group: the UI port from CloudFront only, SSH from `ssh_cidr` (None: closed), all out."""
     opts = pulumi.ResourceOptions(parent=parent)
     security_group = aws.ec2.SecurityGroup(f"{name}-sg", vpc_id=vpc_id, description="OpenWebUI host", opts=opts)
     # Never 0.0.0.0/0: the UI is reached through CloudFront, whose distribution applies uiAllowedCidr.
@@ -110,14 +108,14 @@ def ui_security_group(
         description="OpenWebUI's reverse proxy, from CloudFront only",
         opts=opts,
     )
-    if settings.ssh_enabled:
+    if ssh_cidr:
         aws.vpc.SecurityGroupIngressRule(
             f"{name}-ssh-in",
             security_group_id=security_group.id,
             ip_protocol="tcp",
             from_port=SSH_PORT,
             to_port=SSH_PORT,
-            cidr_ipv4=settings.ssh_allowed_cidr,
+            cidr_ipv4=ssh_cidr,
             description="SSH",
             opts=opts,
         )

@@ -11,7 +11,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pulumi
 import pulumi_aws as aws
@@ -24,11 +24,13 @@ from openai_proxy.contract import (
     BUFFERED_HANDLER,
     ENV,
     GATEWAY_TIMEOUT_SECONDS,
-    OPENAI,
     STREAMING_EXEC_WRAPPER,
     STREAMING_HANDLER,
     STREAMING_SECONDS,
 )
+
+if TYPE_CHECKING:
+    from components.settings import Settings
 
 PROXY_PACKAGE = Path(__file__).resolve().parent.parent / "proxy" / "openai_proxy"
 HANDLER = BUFFERED_HANDLER
@@ -51,9 +53,10 @@ MEMORY_MB = 512
 UNRESERVED_MINIMUM = 100
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ProxyFunctionArgs:
-    """What the proxy talks to and how it authenticates callers."""
+    """What the proxy talks to and how it authenticates callers. No defaults for what the stack configures:
+    Pulumi.yaml holds those, and `from_settings` reads them."""
 
     endpoint_name: pulumi.Input[str]
     """SageMaker endpoint the proxy invokes."""
@@ -61,27 +64,53 @@ class ProxyFunctionArgs:
     """IAM statement allowing the invocation (from `ModelEndpoint.invoke_statement()`)."""
     served_model_name: pulumi.Input[str]
     """The public model id: listed by /v1/models, accepted in `model`."""
-    backend_dialect: str = OPENAI.name
+    inference_component_name: pulumi.Input[str] | None
+    """With component hosting: the endpoint's inference component to invoke (else None)."""
+    backend_dialect: str
     """openai, lmi or tgi: how the proxy talks to the container."""
-    max_output_tokens: int = 1024
+    max_output_tokens: int
     """Cap the proxy applies to max_tokens."""
-    api_key: pulumi.Input[str] | None = None
+    api_key: pulumi.Input[str] | None
     """The API key (secret); None generates one."""
-    log_retention_days: int = 14
+    log_retention_days: int
     """Days CloudWatch keeps the function's logs."""
-    key_parameter_name: str | None = None
-    """SSM parameter holding the key; None means `/<project>/<stack>/<name>/api-key`."""
-    response_streaming: bool = False
+    response_streaming: bool
     """Run the streaming runtime (for a REST API with response streaming) instead of the buffered handler."""
-    tool_call_parser: str = ""
+    tool_call_parser: str
     """The container's vLLM tool-call parser; "" means the proxy does not forward `tools`."""
-    chat_stop_sequences: tuple[str, ...] = ()
+    chat_stop_sequences: tuple[str, ...]
     """Stops the proxy adds to every chat request (a base model's chat template)."""
-    max_concurrency: int = 20
+    max_concurrency: int
     """Reserved concurrency: the most requests served at once, and all the account's concurrency it may take;
     0 reserves none (the function then shares the account's pool)."""
-    inference_component_name: pulumi.Input[str] | None = None
-    """With scaleToZero: the endpoint's inference component to invoke (`ModelEndpoint.inference_component_name`)."""
+    key_parameter_name: str | None = None
+    """SSM parameter holding the key; None means `/<project>/<stack>/<name>/api-key`."""
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        endpoint_name: pulumi.Input[str],
+        invoke_statement: pulumi.Input[dict[str, Any]],
+        served_model_name: pulumi.Input[str],
+        inference_component_name: pulumi.Input[str] | None,
+    ) -> ProxyFunctionArgs:
+        """The proxy the stack's settings ask for, in front of the endpoint these outputs name."""
+        return cls(
+            endpoint_name=endpoint_name,
+            invoke_statement=invoke_statement,
+            served_model_name=served_model_name,
+            inference_component_name=inference_component_name,
+            backend_dialect=settings.backend_dialect,
+            max_output_tokens=settings.max_output_tokens,
+            api_key=settings.api_key,
+            log_retention_days=settings.log_retention_days,
+            response_streaming=settings.api_streaming,
+            tool_call_parser=settings.tool_call_parser,
+            chat_stop_sequences=settings.chat_stop_sequences,
+            max_concurrency=settings.api_max_concurrency,
+        )
 
 
 def proxy_archive(package_dir: Path = PROXY_PACKAGE) -> pulumi.AssetArchive:

@@ -14,8 +14,6 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.settings import Settings
-
 ORIGIN_ID = "openwebui-host"
 ORIGIN_HEADER = "X-Origin-Verify"  # the host's nginx.conf reads it as $http_x_origin_verify
 # AWS-managed policies (CloudFront developer guide, "managed cache/origin request policies").
@@ -46,10 +44,10 @@ class UiEdge:
     """The WAF web ACL applying uiAllowedCidr; None when the UI is open to all."""
 
 
-def ui_url(settings: Settings, distribution_domain_name: pulumi.Input[str]) -> pulumi.Output[str]:
+def ui_url(domain_name: str, distribution_domain_name: pulumi.Input[str]) -> pulumi.Output[str]:
     """The UI's https URL: the custom name when configured, else the distribution's own."""
-    if settings.ui_domain_name:
-        return pulumi.Output.from_input(f"https://{settings.ui_domain_name}")
+    if domain_name:
+        return pulumi.Output.from_input(f"https://{domain_name}")
     return pulumi.Output.concat("https://", distribution_domain_name)
 
 
@@ -60,12 +58,15 @@ def ui_edge(
     origin_domain_name: pulumi.Input[str],
     origin_port: int,
     origin_secret: pulumi.Input[str],
-    settings: Settings,
+    allowed_cidr: str,
+    domain_name: str,
+    certificate_arn: str,
     parent: pulumi.Resource,
 ) -> UiEdge:
-    """The distribution (and WAF when uiAllowedCidr is narrower than the internet) in front of the host."""
+    """The distribution (and WAF when `allowed_cidr` is narrower than the internet) in front of the host;
+    `domain_name` and its ACM `certificate_arn` name it, when given."""
     opts = pulumi.ResourceOptions(parent=parent)
-    web_acl = allowed_cidr_web_acl(name, label, settings.ui_allowed_cidr, opts)
+    web_acl = allowed_cidr_web_acl(name, label, allowed_cidr, opts)
     distribution = aws.cloudfront.Distribution(
         f"{name}-cdn",
         enabled=True,
@@ -74,7 +75,7 @@ def ui_edge(
         is_ipv6_enabled=web_acl is None,
         http_version="http2",
         price_class="PriceClass_100",  # North America and Europe edges: the cheapest class
-        aliases=[settings.ui_domain_name] if settings.ui_domain_name else None,
+        aliases=[domain_name] if domain_name else None,
         origins=[
             {
                 "origin_id": ORIGIN_ID,
@@ -100,24 +101,24 @@ def ui_edge(
             "compress": False,  # only cached responses are compressed, and nothing is cached
         },
         restrictions={"geo_restriction": {"restriction_type": "none"}},
-        viewer_certificate=viewer_certificate(settings),
+        viewer_certificate=viewer_certificate(certificate_arn),
         web_acl_id=web_acl.arn if web_acl else None,
         tags={"Name": label},
         opts=opts,
     )
     return UiEdge(
-        url=ui_url(settings, distribution.domain_name),
+        url=ui_url(domain_name, distribution.domain_name),
         distribution_domain_name=distribution.domain_name,
         web_acl_arn=web_acl.arn if web_acl else None,
     )
 
 
-def viewer_certificate(settings: Settings) -> dict[str, object]:
+def viewer_certificate(certificate_arn: str) -> dict[str, object]:
     """CloudFront's own certificate, or the configured ACM one (SNI, TLS 1.2 and up) for uiDomainName."""
-    if not settings.ui_certificate_arn:
+    if not certificate_arn:
         return {"cloudfront_default_certificate": True}
     return {
-        "acm_certificate_arn": settings.ui_certificate_arn,
+        "acm_certificate_arn": certificate_arn,
         "ssl_support_method": "sni-only",
         "minimum_protocol_version": "TLSv1.2_2021",
     }

@@ -86,7 +86,7 @@ class LocalChain:
                 return 0
             if plan.open_webui and not self._wait("OpenWebUI", f"{plan.ui_url}/health", UI_START_SECONDS):
                 return 0
-        except StartError as error:
+        except (StartError, OSError) as error:  # OSError: a command that cannot be run, a log that cannot be written
             print(f"sagemaker-llm-local: {error}", file=sys.stderr, flush=True)
             return 1
         self._print_ready(time.monotonic() - started)

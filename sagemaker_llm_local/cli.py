@@ -97,14 +97,23 @@ def prepare(args: argparse.Namespace) -> Plan:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    stopping = threading.Event()  # set by Ctrl-C or SIGTERM, at any point: the chain then stops what it started
+    previous = {signum: signal.signal(signum, lambda *_: stopping.set()) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return run(args, stopping)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def run(args: argparse.Namespace, stopping: threading.Event) -> int:
     try:
         plan = prepare(args)
     except (SettingsError, StackError, EngineError, ChatUiError) as error:
         print(f"{PROG}: {error}", file=sys.stderr, flush=True)
         return 2
-    stopping = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stopping.set())
+    if stopping.is_set():
+        return 0
     chain = LocalChain(plan, stopping)
     try:
         return chain.run()

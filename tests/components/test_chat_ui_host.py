@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import subprocess
@@ -44,23 +45,17 @@ def deploy_host(pulumi_mocks: PulumiMocks, config: dict | None = None, **overrid
 
     @pulumi.runtime.test
     def build():
-        host = ChatUiHost(
-            "ui",
-            ChatUiHostArgs(
-                **{
-                    "api_url": pulumi.Output.from_input(API_URL),
-                    "api_key_parameter_name": pulumi.Output.from_input(API_KEY_PARAMETER),
-                    "api_key_read_statement": pulumi.Output.from_input(
-                        {"Effect": "Allow", "Action": "ssm:GetParameter", "Resource": API_KEY_PARAMETER_ARN}
-                    ),
-                    "model_id": "distilgpt2",
-                    "settings": load_settings(),
-                    "vpc_id": "vpc-0a1b2c3d4e5f60718",
-                    "subnet_id": "subnet-0aaaaaaaaaaaaaaaa",
-                    **overrides,
-                }
+        args = ChatUiHostArgs.from_settings(
+            load_settings(),
+            api_url=pulumi.Output.from_input(API_URL),
+            api_key_parameter_name=pulumi.Output.from_input(API_KEY_PARAMETER),
+            api_key_read_statement=pulumi.Output.from_input(
+                {"Effect": "Allow", "Action": "ssm:GetParameter", "Resource": API_KEY_PARAMETER_ARN}
             ),
+            served_model_name="distilgpt2",
         )
+        placed = {"vpc_id": "vpc-0a1b2c3d4e5f60718", "subnet_id": "subnet-0aaaaaaaaaaaaaaaa"}
+        host = ChatUiHost("ui", dataclasses.replace(args, **{**placed, **overrides}))
         outputs = {"ui_url": host.ui_url, "admin_email": host.admin_email, "admin_password": host.admin_password}
         return pulumi.Output.all(**outputs).apply(resolved.update)
 

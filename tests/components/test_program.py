@@ -31,10 +31,18 @@ def test_every_resource_belongs_to_a_component_and_components_register_their_out
 
 def test_api_only_stack_exports_exactly_the_api_outputs(run_program):
     run = run_program({**API_ONLY, "modelId": "distilgpt2"})
-    assert set(run.outputs) == {"apiUrl", "apiKey", "endpointName", "modelId", "dashboardUrl"}
+    assert set(run.outputs) == {"apiUrl", "apiKey", "endpointName", "servedModelName", "modelId", "dashboardUrl"}
     assert run.secret_outputs == {"apiKey"}
     assert run.outputs["apiUrl"].startswith("https://")
     assert run.outputs["apiUrl"].endswith("/v1")
+
+
+def test_the_served_model_name_is_exported_under_its_own_name_and_the_old_one(run_program):
+    run = run_program({**API_ONLY, "modelId": "Qwen/Qwen2.5-1.5B-Instruct", "servedModelName": "qwen-chat"})
+    assert run.outputs["servedModelName"] == "qwen-chat"
+    # `modelId` the output kept its old meaning (the served name) for scripts that read it; modelId the key
+    # is the Hugging Face id.
+    assert run.outputs["modelId"] == "qwen-chat"
 
 
 def test_full_stack_also_exports_the_ui_outputs_with_the_password_secret(run_program, stack_config):
@@ -43,6 +51,7 @@ def test_full_stack_also_exports_the_ui_outputs_with_the_password_secret(run_pro
         "apiUrl",
         "apiKey",
         "endpointName",
+        "servedModelName",
         "modelId",
         "inferenceComponentName",  # the dev stack scales to zero: smoke and callers invoke the component
         "uiUrl",

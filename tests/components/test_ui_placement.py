@@ -49,7 +49,9 @@ def place(pulumi_mocks: PulumiMocks, config: dict | None = None) -> Callable[[],
 
     @pulumi.runtime.test
     def build():
-        return ui_placement(load_settings()).subnet_id.apply(lambda s: chosen.update(subnet=s))
+        settings = load_settings()
+        placement = ui_placement(settings.vpc_id, settings.subnet_id, settings.ui_instance_type)
+        return placement.subnet_id.apply(lambda s: chosen.update(subnet=s))
 
     def run() -> str:
         build()
