@@ -2,7 +2,7 @@
 
 An adapter is a public model name → the S3 URI of a `.tar.gz` holding a PEFT adapter's files at the archive
 root (AWS, "Fine-tune models with adapter inference components"). Its component is named from the endpoint
-and the public name; the proxy maps the name back (`ADAPTERS`), so SageMaker's own name for it never shows.
+and the public name; the proxy maps the name back (contract.ENV.adapters), so SageMaker's own name never shows.
 """
 
 from __future__ import annotations

@@ -39,7 +39,6 @@ RUNTIME = "python3.14"
 ARCHITECTURE = "arm64"
 # The HTTP API cuts every request at 30 s: the proxy answers by its deadline, the function lives until the cut.
 TIMEOUT_SECONDS = GATEWAY_TIMEOUT_SECONDS
-REQUEST_DEADLINE_SECONDS = BUFFERED_DEADLINE_SECONDS
 # apiStreaming: the function runs as long as the REST API streams; the proxy's deadline is its remaining time.
 STREAMING_TIMEOUT_SECONDS = STREAMING_SECONDS
 # The managed Python runtime starts our streaming Runtime API loop through this wrapper (see lambda_runtime.py).
@@ -335,7 +334,7 @@ def proxy_environment(
         # No deadline: in this mode the proxy's deadline is the function's remaining time.
         variables[ENV.response_streaming] = "true"
     else:
-        variables[ENV.deadline_seconds] = str(REQUEST_DEADLINE_SECONDS)
+        variables[ENV.deadline_seconds] = str(BUFFERED_DEADLINE_SECONDS)
     return variables
 
 
