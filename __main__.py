@@ -43,7 +43,8 @@ pulumi.export("apiKey", proxy.api_key)
 pulumi.export("endpointName", endpoint.endpoint_name)
 pulumi.export("servedModelName", endpoint.served_model_name)
 pulumi.export("modelId", endpoint.served_model_name)  # servedModelName's name before it had its own (docs/design.md)
-if endpoint.inference_component_name is not None:  # scaleToZero: invoking the endpoint needs it
+pulumi.export("models", endpoint.model_ids)  # every model of the API: the base model, then each LoRA adapter
+if endpoint.inference_component_name is not None:  # scaleToZero or adapters: invoking the endpoint needs it
     pulumi.export("inferenceComponentName", endpoint.inference_component_name)
 
 ui_instance_id = None
@@ -74,7 +75,7 @@ monitoring = Monitoring(
         function_name=proxy.function_name,
         function_log_group_name=proxy.log_group_name,
         api=api.metric_source(),
-        model_ids=[endpoint.served_model_name],
+        model_ids=endpoint.model_ids,
         reserved_concurrency=settings.api_max_concurrency,
         ui_instance_id=ui_instance_id,
         alarm_email=settings.alarm_email,

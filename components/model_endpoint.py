@@ -1,19 +1,24 @@
-"""ModelEndpoint: a Hugging Face model (or fine-tuned weights in S3) on a SageMaker real-time endpoint."""
+"""ModelEndpoint: a Hugging Face model (or fine-tuned weights in S3) on a SageMaker real-time endpoint, hosted
+on the endpoint's variant (variant_hosting.py) or as inference components with LoRA adapters (component_hosting.py)."""
 
 from __future__ import annotations
 
-import json
 import re
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import pulumi
 import pulumi_aws as aws
 
-from components import scale_to_zero
+from components import iam
+from components.component_hosting import ComponentHosting
 from components.endpoint_rollout import instance_type_marker, verified_endpoint_name
 from components.image import EcrImage, inference_ami_version, serving_image
+from components.instance_gpus import GPUS_BY_INSTANCE_TYPE
 from components.settings import Settings
+from components.variant_hosting import VariantHosting
+from components.vllm_args import vllm_args_environment
 
 VARIANT_NAME = "AllTraffic"
 # Long enough for the container to download a model from the Hugging Face Hub and load it on the GPU.
@@ -51,7 +56,7 @@ class ModelEndpointArgs:
     log_retention_days: int = 14
     """Days CloudWatch keeps the endpoint's logs."""
     invocations_per_instance_target: float = 30.0
-    """Autoscaling target: invocations per instance per minute (an LLM answers few requests at once)."""
+    """Autoscaling target: invocations per instance (or copy) per minute (an LLM answers few requests at once)."""
     endpoint_name: str | None = None
     """Stable endpoint name; None means `<project>-<stack>`."""
     scale_to_zero: bool = False
@@ -62,6 +67,24 @@ class ModelEndpointArgs:
     """vLLM tool-call parser (e.g. `hermes`); "" leaves tool calling off in the container."""
     model_data_kms_key_arn: str = ""
     """Customer managed KMS key of the bucket holding model_data_uri; "" when none is needed."""
+    tensor_parallel_size: int = 0
+    """GPUs the model is split over (and an inference component asks for); 0 means every GPU of the instance."""
+    vllm_args: Mapping[str, Any] = field(default_factory=dict)
+    """vLLM options (`vllm serve` names without `--`), validated by settings, given as SM_VLLM_*."""
+    adapters: Mapping[str, str] = field(default_factory=dict)
+    """LoRA adapters: public model name → S3 URI of its .tar.gz; each an adapter component on the base."""
+    max_lora_rank: int = 16
+    """With adapters: vLLM's --max-lora-rank."""
+
+    @property
+    def parallel_gpus(self) -> int:
+        """The tensor-parallel size: tensor_parallel_size, else every GPU of instance_type (0 when unknown)."""
+        return self.tensor_parallel_size or GPUS_BY_INSTANCE_TYPE.get(self.instance_type, 0)
+
+    @property
+    def component_hosting(self) -> bool:
+        """The model is an inference component: to scale to zero, or to carry adapter components."""
+        return self.scale_to_zero or bool(self.adapters)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ModelEndpointArgs:
@@ -83,6 +106,10 @@ class ModelEndpointArgs:
             idle_minutes=settings.idle_minutes,
             tool_call_parser=settings.tool_call_parser,
             model_data_kms_key_arn=settings.model_data_kms_key_arn,
+            tensor_parallel_size=settings.tensor_parallel_size,
+            vllm_args=dict(settings.vllm_args),
+            adapters=dict(settings.adapters),
+            max_lora_rank=settings.max_lora_rank,
         )
 
 
@@ -102,20 +129,43 @@ def container_environment(args: ModelEndpointArgs) -> dict[str, pulumi.Input[str
             env["OPTION_MAX_MODEL_LEN"] = str(args.max_model_len)
         if args.chat_template:
             env["OPTION_CHAT_TEMPLATE"] = args.chat_template
+        if args.parallel_gpus:
+            env["TENSOR_PARALLEL_DEGREE"] = str(args.parallel_gpus)
     elif args.backend_dialect == "tgi":
         env = {"HF_MODEL_ID": model}
         if args.max_model_len:
             env["MAX_TOTAL_TOKENS"] = str(args.max_model_len)
+        if args.parallel_gpus:  # text-generation-launcher's --num-shard
+            env["NUM_SHARD"] = str(args.parallel_gpus)
     else:
         env = {"SM_VLLM_MODEL": model, "SM_VLLM_SERVED_MODEL_NAME": args.served_model_name}
         if args.chat_template:
             env["SM_VLLM_CHAT_TEMPLATE"] = args.chat_template
         if args.max_model_len:
             env["SM_VLLM_MAX_MODEL_LEN"] = str(args.max_model_len)
+        # The DLC leaves vLLM at one GPU unless told (FACTS.md, "The DLC's SageMaker entrypoint").
+        if args.parallel_gpus:
+            env["SM_VLLM_TENSOR_PARALLEL_SIZE"] = str(args.parallel_gpus)
         env |= tool_calling_environment(args.tool_call_parser)
+        env |= vllm_args_environment(args.vllm_args)
+        env |= lora_environment(args.adapters, args.max_lora_rank)
     if args.hf_token is not None:
         env["HF_TOKEN"] = pulumi.Output.secret(args.hf_token)
     return env
+
+
+def lora_environment(adapters: Mapping[str, str], max_lora_rank: int) -> dict[str, pulumi.Input[str]]:
+    """vLLM serving SageMaker's adapter components: `--enable-lora` with room for every adapter at once, and
+    `VLLM_ALLOW_RUNTIME_LORA_UPDATING`, which opens the POST /adapters route SageMaker registers each one with
+    (vLLM 0.27.1's vllm/entrypoints/serve/lora/api_router.py, model_hosting_container_standards' lora routes)."""
+    if not adapters:
+        return {}
+    return {
+        "SM_VLLM_ENABLE_LORA": "true",
+        "SM_VLLM_MAX_LORA_RANK": str(max_lora_rank),
+        "SM_VLLM_MAX_LORAS": str(len(adapters)),
+        "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "true",
+    }
 
 
 def tool_calling_environment(parser: str) -> dict[str, pulumi.Input[str]]:
@@ -125,8 +175,32 @@ def tool_calling_environment(parser: str) -> dict[str, pulumi.Input[str]]:
     return {"SM_VLLM_ENABLE_AUTO_TOOL_CHOICE": "true", "SM_VLLM_TOOL_CALL_PARSER": parser}
 
 
+class ModelHosting(Protocol):
+    """How the endpoint holds the model: on its variant (VariantHosting), or as components (ComponentHosting)."""
+
+    component_name: pulumi.Output[str] | None
+    adapter_component_names: dict[str, pulumi.Output[str]]
+    component_arns: list[pulumi.Output[str]]
+
+    def role_statements(self, partition: str) -> list[Any]: ...
+
+    def endpoint_config(
+        self,
+        *,
+        model: aws.sagemaker.Model,
+        role: aws.iam.Role,
+        variant: Mapping[str, Any],
+        opts: pulumi.ResourceOptions,
+    ) -> aws.sagemaker.EndpointConfiguration: ...
+
+    def serve(
+        self, *, endpoint: aws.sagemaker.Endpoint, model: aws.sagemaker.Model, marker: pulumi.Resource
+    ) -> None: ...
+
+
 class ModelEndpoint(pulumi.ComponentResource):
-    """A SageMaker real-time endpoint serving one model, updated blue/green when the model or instance changes."""
+    """A SageMaker real-time endpoint serving one model (and its LoRA adapters), updated blue/green when the model
+    or instance changes."""
 
     endpoint_name: pulumi.Output[str]
     """The endpoint's stable name."""
@@ -134,18 +208,23 @@ class ModelEndpoint(pulumi.ComponentResource):
     """The endpoint's ARN."""
     served_model_name: str
     """Public model id the container answers to."""
+    model_ids: list[str]
+    """Every public model id: the base model's, then each adapter's."""
     image_uri: pulumi.Output[str]
     """The serving image."""
     role_arn: pulumi.Output[str]
     """The execution role SageMaker runs the container with."""
     inference_component_name: pulumi.Output[str] | None
-    """With scale_to_zero: the inference component to invoke (InferenceComponentName); else None."""
+    """With component hosting (scaleToZero or adapters): the base component to invoke; else None."""
+    adapter_component_names: dict[str, pulumi.Output[str]]
+    """Public model name of each adapter → the adapter component to invoke for it."""
 
     def __init__(self, name: str, args: ModelEndpointArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sagemaker-llm:index:ModelEndpoint", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         endpoint_name = args.endpoint_name or stable_endpoint_name(pulumi.get_project(), pulumi.get_stack())
         self.served_model_name = args.served_model_name
+        self.model_ids = [args.served_model_name, *args.adapters]
 
         # Read before any resource: a region without a vLLM DLC stops the preview here, with nothing created.
         invoke = pulumi.InvokeOptions(parent=self)
@@ -162,28 +241,22 @@ class ModelEndpoint(pulumi.ComponentResource):
             retention_in_days=args.log_retention_days,
             opts=child,
         )
-        component_name = scale_to_zero.component_name_for(endpoint_name) if args.scale_to_zero else None
-        component_logs = (
-            scale_to_zero.component_log_group(name, component_name, args.log_retention_days, child)
-            if component_name
-            else None
+        hosting: ModelHosting = (
+            ComponentHosting(name, args, endpoint_name, region, parent=self)
+            if args.component_hosting
+            else VariantHosting(name, args, parent=self)
         )
         role = aws.iam.Role(
             f"{name}-role",
             description=f"SageMaker execution role of endpoint {endpoint_name}",
-            assume_role_policy=json.dumps(sagemaker_trust_policy(partition, region, account)),
+            assume_role_policy=pulumi.Output.json_dumps(sagemaker_trust_policy(partition, region, account)),
             opts=child,
         )
+        statements = _execution_statements(args, image, partition, log_group) + hosting.role_statements(partition)
         policy = aws.iam.RolePolicy(
             f"{name}-role-policy",
             role=role.id,
-            policy=pulumi.Output.json_dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": _execution_statements(args, image, partition, log_group)
-                    + scale_to_zero.log_statements(component_logs),
-                }
-            ),
+            policy=pulumi.Output.json_dumps(iam.policy_document(statements)),
             opts=child,
         )
         self.role_arn = role.arn
@@ -200,35 +273,18 @@ class ModelEndpoint(pulumi.ComponentResource):
             primary_container=container,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
         )
-        variant = aws.sagemaker.EndpointConfigurationProductionVariantArgs(
-            variant_name=VARIANT_NAME,
-            model_name=model.name,
-            instance_type=args.instance_type,
-            initial_instance_count=args.instance_count,
-            container_startup_health_check_timeout_in_seconds=STARTUP_HEALTH_CHECK_TIMEOUT_SECONDS,
-            model_data_download_timeout_in_seconds=(
-                MODEL_DATA_DOWNLOAD_TIMEOUT_SECONDS if args.model_data_uri else None
-            ),
-            inference_ami_version=inference_ami_version(image),
-        )
+        variant = {
+            "variant_name": VARIANT_NAME,
+            "instance_type": args.instance_type,
+            "container_startup_health_check_timeout_in_seconds": STARTUP_HEALTH_CHECK_TIMEOUT_SECONDS,
+            "model_data_download_timeout_in_seconds": MODEL_DATA_DOWNLOAD_TIMEOUT_SECONDS
+            if args.model_data_uri
+            else None,
+            "inference_ami_version": inference_ami_version(image),
+        }
         # Auto-named too; the endpoint below switches to a new configuration in place (blue/green).
-        config = (
-            aws.sagemaker.EndpointConfiguration(
-                f"{name}-config",
-                production_variants=[variant],
-                opts=child,
-            )
-            if not args.scale_to_zero
-            else scale_to_zero.endpoint_config(
-                f"{name}-config",
-                instance_type=args.instance_type,
-                max_instance_count=args.max_instance_count,
-                role_arn=role.arn,
-                inference_ami_version=variant.inference_ami_version,
-                startup_timeout_seconds=STARTUP_HEALTH_CHECK_TIMEOUT_SECONDS,
-                model_data_download_timeout_seconds=variant.model_data_download_timeout_in_seconds,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
-            )
+        config = hosting.endpoint_config(
+            model=model, role=role, variant=variant, opts=pulumi.ResourceOptions(parent=self, depends_on=[policy])
         )
         # Kept even without autoscaling, so turning it off and changing the type in one run also works.
         marker = instance_type_marker(name, args.instance_type, self)
@@ -243,62 +299,19 @@ class ModelEndpoint(pulumi.ComponentResource):
         )
         self.endpoint_arn = endpoint.arn
 
-        if args.max_instance_count > args.instance_count and not args.scale_to_zero:
-            target = aws.appautoscaling.Target(
-                f"{name}-scaling-target",
-                service_namespace="sagemaker",
-                scalable_dimension="sagemaker:variant:DesiredInstanceCount",
-                # The marker's id makes a new instance type replace the target: deregistered before the update.
-                resource_id=pulumi.Output.all(endpoint.name, marker.id).apply(
-                    lambda values: f"endpoint/{values[0]}/variant/{VARIANT_NAME}"
-                ),
-                min_capacity=args.instance_count,
-                max_capacity=args.max_instance_count,
-                opts=child,
-            )
-            aws.appautoscaling.Policy(
-                f"{name}-scaling-policy",
-                policy_type="TargetTrackingScaling",
-                service_namespace=target.service_namespace,
-                scalable_dimension=target.scalable_dimension,
-                resource_id=target.resource_id,
-                target_tracking_scaling_policy_configuration=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationArgs(
-                    target_value=args.invocations_per_instance_target,
-                    predefined_metric_specification=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecificationArgs(
-                        predefined_metric_type="SageMakerVariantInvocationsPerInstance",
-                    ),
-                    scale_in_cooldown=300,
-                    scale_out_cooldown=60,
-                ),
-                opts=child,
-            )
-
-        # Scale to zero: the model is a component of the endpoint, and its copies scale to and from zero.
-        self.inference_component_name, self._component_arn = None, None
-        if component_name and component_logs:
-            component = scale_to_zero.ScalingComponent(
-                name,
-                component_name=component_name,
-                endpoint=endpoint,
-                model_name=model.name,
-                log_group=component_logs,
-                instance_type=args.instance_type,
-                max_instance_count=args.max_instance_count,
-                idle_minutes=args.idle_minutes,
-                startup_timeout_seconds=STARTUP_HEALTH_CHECK_TIMEOUT_SECONDS,
-                model_data_download_timeout_seconds=variant.model_data_download_timeout_in_seconds,
-                invocations_per_copy_target=args.invocations_per_instance_target,
-                aws_region=region,
-                parent=self,
-            )
-            self.inference_component_name, self._component_arn = component.name, component.arn
+        hosting.serve(endpoint=endpoint, model=model, marker=marker)
+        self.inference_component_name = hosting.component_name
+        self.adapter_component_names = hosting.adapter_component_names
+        self._component_arns = hosting.component_arns
 
         self.register_outputs(
             {
                 "inference_component_name": self.inference_component_name,
+                "adapter_component_names": self.adapter_component_names,
                 "endpoint_name": self.endpoint_name,
                 "endpoint_arn": self.endpoint_arn,
                 "served_model_name": self.served_model_name,
+                "model_ids": self.model_ids,
                 "image_uri": self.image_uri,
                 "role_arn": self.role_arn,
             }
@@ -306,13 +319,10 @@ class ModelEndpoint(pulumi.ComponentResource):
 
     def invoke_statement(self) -> pulumi.Output[dict[str, Any]]:
         """The IAM statement that lets a role call this endpoint (buffered and streaming), and nothing else."""
+        # A component is invoked through its endpoint: the request names both.
+        resource = [self.endpoint_arn, *self._component_arns] if self._component_arns else self.endpoint_arn
         return pulumi.Output.from_input(
-            {
-                "Effect": "Allow",
-                "Action": ["sagemaker:InvokeEndpoint", "sagemaker:InvokeEndpointWithResponseStream"],
-                # A component is invoked through its endpoint: the request names both.
-                "Resource": [self.endpoint_arn, self._component_arn] if self._component_arn else self.endpoint_arn,
-            }
+            iam.allow(["sagemaker:InvokeEndpoint", "sagemaker:InvokeEndpointWithResponseStream"], resource)
         )
 
 
@@ -322,17 +332,8 @@ def sagemaker_trust_policy(partition: str, region: str, account: str) -> dict[st
     The template of "Cross-service confused deputy prevention", SageMaker AI Inference (SageMaker developer
     guide): ArnLike aws:SourceArn `arn:<partition>:sagemaker:<region>:<account>:*`; the account is in the ARN.
     """
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "sagemaker.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-                "Condition": {"ArnLike": {"aws:SourceArn": f"arn:{partition}:sagemaker:{region}:{account}:*"}},
-            }
-        ],
-    }
+    source = {"ArnLike": {"aws:SourceArn": f"arn:{partition}:sagemaker:{region}:{account}:*"}}
+    return iam.service_trust_policy("sagemaker.amazonaws.com", source)
 
 
 def _execution_statements(
@@ -341,46 +342,31 @@ def _execution_statements(
     partition: str,
     log_group: aws.cloudwatch.LogGroup,
 ) -> list[Any]:
+    pull = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+    write_logs = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"]
     statements: list[Any] = [
-        {
-            "Sid": "PullServingImage",
-            "Effect": "Allow",
-            "Action": ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
-            "Resource": image.repository_arn(partition),
-        },
+        iam.allow(pull, image.repository_arn(partition), sid="PullServingImage"),
         # GetAuthorizationToken has no resource to scope to: AWS requires "*".
-        {"Sid": "EcrLogin", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
-        {
-            "Sid": "WriteEndpointLogs",
-            "Effect": "Allow",
-            "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
-            "Resource": [log_group.arn, pulumi.Output.format("{0}:*", log_group.arn)],
-        },
+        iam.allow("ecr:GetAuthorizationToken", "*", sid="EcrLogin"),
+        iam.allow(write_logs, [log_group.arn, pulumi.Output.format("{0}:*", log_group.arn)], sid="WriteEndpointLogs"),
         # PutMetricData has no resource either; the condition keeps it to SageMaker's endpoint namespace.
-        {
-            "Sid": "PublishEndpointMetrics",
-            "Effect": "Allow",
-            "Action": "cloudwatch:PutMetricData",
-            "Resource": "*",
-            "Condition": {"StringEquals": {"cloudwatch:namespace": "/aws/sagemaker/Endpoints"}},
-        },
+        iam.allow(
+            "cloudwatch:PutMetricData",
+            "*",
+            sid="PublishEndpointMetrics",
+            condition={"StringEquals": {"cloudwatch:namespace": "/aws/sagemaker/Endpoints"}},
+        ),
     ]
     if args.model_data_uri:
         bucket, prefix = args.model_data_uri.removeprefix("s3://").split("/", 1)
         statements += [
-            {
-                "Sid": "ReadModelWeights",
-                "Effect": "Allow",
-                "Action": "s3:GetObject",
-                "Resource": f"arn:{partition}:s3:::{bucket}/{prefix}*",
-            },
-            {
-                "Sid": "ListModelWeights",
-                "Effect": "Allow",
-                "Action": "s3:ListBucket",
-                "Resource": f"arn:{partition}:s3:::{bucket}",
-                "Condition": {"StringLike": {"s3:prefix": [prefix, f"{prefix}*"]}},
-            },
+            iam.allow("s3:GetObject", f"arn:{partition}:s3:::{bucket}/{prefix}*", sid="ReadModelWeights"),
+            iam.allow(
+                "s3:ListBucket",
+                f"arn:{partition}:s3:::{bucket}",
+                sid="ListModelWeights",
+                condition={"StringLike": {"s3:prefix": [prefix, f"{prefix}*"]}},
+            ),
         ]
     if args.model_data_kms_key_arn:
         statements.append(model_data_decrypt_statement(args.model_data_kms_key_arn))
@@ -390,13 +376,8 @@ def _execution_statements(
 def model_data_decrypt_statement(key_arn: str) -> dict[str, Any]:
     """kms:Decrypt on the weights bucket's key, only through S3 in the key's region (where the bucket is)."""
     key_region = key_arn.split(":")[3]
-    return {
-        "Sid": "DecryptModelWeights",
-        "Effect": "Allow",
-        "Action": "kms:Decrypt",
-        "Resource": key_arn,
-        "Condition": {"StringEquals": {"kms:ViaService": f"s3.{key_region}.amazonaws.com"}},
-    }
+    via_s3 = {"StringEquals": {"kms:ViaService": f"s3.{key_region}.amazonaws.com"}}
+    return iam.allow("kms:Decrypt", key_arn, sid="DecryptModelWeights", condition=via_s3)
 
 
 def _model_data_source(model_data_uri: str) -> aws.sagemaker.ModelPrimaryContainerModelDataSourceArgs | None:

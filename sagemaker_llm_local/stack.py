@@ -18,9 +18,9 @@ from typing import Any
 import pulumi
 import yaml
 
+from components.component_hosting import base_component_name
 from components.model_endpoint import ModelEndpointArgs, container_environment, stable_endpoint_name
 from components.proxy_function import proxy_environment
-from components.scale_to_zero import component_name_for
 from components.settings import _HF_MODEL_ID, PROJECT_FILE, Settings, load_settings, project_schema
 
 ENCRYPTED = "(encrypted)"
@@ -45,8 +45,8 @@ class LocalStack:
 
     @property
     def inference_component_name(self) -> str:
-        """The component the proxy invokes (scaleToZero), or ""."""
-        return component_name_for(self.endpoint_name) if self.settings.scale_to_zero else ""
+        """The component the proxy invokes (scaleToZero or adapters), or ""."""
+        return base_component_name(self.endpoint_name) if self.settings.component_hosting else ""
 
 
 def stack_file(stack: str) -> Path:

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
+from components.component_hosting import base_component_name
 from components.instance_gpus import GPUS_BY_INSTANCE_TYPE, gpus_of
-from components.scale_to_zero import component_name_for
 from components.settings import project_schema, validate
 
 MODEL = "aws:sagemaker/model:Model"
@@ -46,7 +46,7 @@ def test_the_component_serves_the_model_on_the_endpoint_with_the_instance_s_gpus
     component = run.one(COMPONENT).inputs
     endpoint_name = run.one(ENDPOINT).state["name"]
     assert component["endpointName"] == endpoint_name
-    assert component["inferenceComponentName"] == component_name_for(endpoint_name)
+    assert component["inferenceComponentName"] == base_component_name(endpoint_name)
     assert component["variantName"] == "AllTraffic"
     spec = component["specification"]
     assert spec["modelName"] == run.one(MODEL).state["name"]
@@ -203,8 +203,8 @@ def test_every_instance_type_in_the_gpu_table_is_one_sagemaker_offers():
 
 
 def test_component_names_fit_sagemaker_s_limit():
-    assert len(component_name_for("x" * 63)) <= 63
-    assert component_name_for("sagemaker-llm-dev") == "sagemaker-llm-dev-model"
+    assert len(base_component_name("x" * 63)) <= 63
+    assert base_component_name("sagemaker-llm-dev") == "sagemaker-llm-dev-model"
 
 
 def test_the_component_is_created_in_the_stack_s_region_with_its_profile(run_program, pulumi_mocks, monkeypatch):
