@@ -42,7 +42,7 @@ def test_the_function_runs_the_streaming_runtime_through_the_exec_wrapper(run):
     assert function["handler"] == STREAMING_HANDLER == "openai_proxy.handler.stream_handler"
 
 
-def test_the_function_may_run_as_long_as_a_stream_and_its_deadline_is_its_remaining_time(run):
+def test_the_function_may_run_as_long_as_a_stream_which_ends_10_s_before_it(run):
     function = run.one(FUNCTION).inputs
     assert function["timeout"] == 900
     env = function["environment"]["variables"]
@@ -53,7 +53,8 @@ def test_the_function_may_run_as_long_as_a_stream_and_its_deadline_is_its_remain
     settings = load_settings(env)
     assert settings.problems == ()
     assert settings.response_streaming is True
-    assert settings.deadline_seconds >= function["timeout"]  # so the function's remaining time rules
+    # The REST API's clock starts before the function's (a cold start's Init phase): 10 s in hand for the last event.
+    assert function["timeout"] - settings.deadline_seconds >= 10
 
 
 def test_the_code_is_a_zip_whose_bootstrap_is_executable(run):
