@@ -14,7 +14,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import botocore.session
 import pulumi
@@ -436,16 +435,13 @@ def _api_problems(v: Mapping[str, Any]) -> list[str]:
         problems.append('apiCorsOrigins: must be a list of origins, e.g. `["https://chat.example.com"]`.')
     else:
         problems += [
-            f"apiCorsOrigins: {origin!r} is not an origin like `https://chat.example.com` (scheme and host, no path)."
+            f"apiCorsOrigins: {origin!r} is not an origin as a browser sends it, like `https://chat.example.com` "
+            "(lower-case scheme and host, a port only when it is not the scheme's default, no path)."
             for origin in origins
             if not _is_origin(origin)
         ]
-    if origins and v["apiStreaming"]:  # no preflight on the REST API, no CORS headers on the proxy's streamed answers
-        problems.append(
-            "apiCorsOrigins: the streaming API (apiStreaming, the default) cannot answer browsers' CORS requests. "
-            "Call the API from a server (as OpenWebUI does) and `pulumi config rm apiCorsOrigins`, or use the HTTP "
-            "API, whose answers arrive whole and stop at 30 s: `pulumi config set apiStreaming false`."
-        )
+        if "*" in origins and len(origins) > 1:
+            problems.append('apiCorsOrigins: "*" already allows every origin; give it alone or list the origins.')
     return problems
 
 
@@ -611,10 +607,15 @@ def _is_ecr_image(uri: str) -> bool:
 
 
 def _is_origin(origin: str) -> bool:
+    """`*`, or an origin as browsers serialize it in the Origin header (RFC 6454, section 6.2): CORS compares it
+    character for character, so `https://Chat.example.com` or `https://chat.example.com:443` would never match."""
     if origin == "*":
         return True
-    parts = urlsplit(origin)
-    return parts.scheme in {"http", "https"} and bool(parts.netloc) and not parts.path and not parts.query
+    match = _BROWSER_ORIGIN.fullmatch(origin)
+    return match is not None and match["port"] != {"http": ":80", "https": ":443"}[match["scheme"]]
+
+
+_BROWSER_ORIGIN = re.compile(r"(?P<scheme>https?)://(\[[0-9a-f:.]+\]|[a-z0-9-]+(\.[a-z0-9-]+)*)(?P<port>:[0-9]{1,5})?")
 
 
 def _suggestion(value: str, choices: tuple[str, ...]) -> str:

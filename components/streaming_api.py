@@ -60,14 +60,14 @@ def streaming_rest_api(
     """Build the regional REST API under `parent`, logging to `log_group`; return where clients reach it."""
     if args.function_streaming_invoke_arn is None:
         raise ValueError("a streaming ChatApi needs function_streaming_invoke_arn (ProxyFunction.streaming_invoke_arn)")
-    if args.cors_origins:  # settings refuse it first; the proxy's streamed answers carry no CORS headers
-        raise ValueError("a streaming ChatApi cannot serve CORS (apiCorsOrigins): use the HTTP API for browsers")
     child = pulumi.ResourceOptions(parent=parent)
     # Checked before any resource of the API exists: a stage refused half-way would leave a broken API.
     logging_ready = _account_logging(name, args, parent)
 
     body = pulumi.Output.from_input(args.function_streaming_invoke_arn).apply(
-        lambda uri: json.dumps(openapi_document(uri, args.rate_limit, args.burst_limit), sort_keys=True)
+        lambda uri: json.dumps(
+            openapi_document(uri, args.rate_limit, args.burst_limit, args.cors_origins), sort_keys=True
+        )
     )
     api = aws.apigateway.RestApi(
         f"{name}-rest-api",

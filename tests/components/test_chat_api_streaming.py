@@ -9,7 +9,6 @@ import pytest
 
 from components import aws_reads
 from components.chat_api import ROUTES
-from components.settings import SettingsError
 from components.streaming_api import STAGE_NAME, CloudWatchRoleMissingError
 from tests.pulumi_harness import ACCOUNT, REGION
 
@@ -193,14 +192,37 @@ def test_the_cloudwatch_role_is_only_for_the_rest_api(run_program):
     assert run.of_type(REST_API) == []
 
 
-def test_cors_origins_with_the_streaming_api_stop_the_preview_naming_both_ways_out(run_program, pulumi_mocks):
-    # The REST API would answer no preflight and the proxy's streamed answers carry no CORS headers.
-    with pytest.raises(SettingsError) as stopped:
-        run_program({**DEFAULTS, "apiCorsOrigins": ["https://chat.example.com"]})
-    message = str(stopped.value)
-    assert "apiCorsOrigins" in message
-    assert "pulumi config set apiStreaming false" in message
-    assert pulumi_mocks.resources() == []
+def test_with_cors_origins_each_path_also_streams_the_browsers_preflight_from_the_function(run, cached_run):
+    # A Lambda proxy integration returns its own CORS headers (how-to-cors.html#apigateway-enable-cors-proxy): the
+    # proxy answers OPTIONS; without apiCorsOrigins the API serves no OPTIONS at all (the routes test above).
+    paths = document(cached_run({**DEFAULTS, "apiCorsOrigins": ["https://chat.example.com"]}))["paths"]
+    routes = document(run)["paths"]
+    assert set(paths) == set(routes)
+    for path, methods in paths.items():
+        assert set(methods) == set(routes[path]) | {"options"}
+        some_route = next(iter(routes[path].values()))
+        assert methods["options"] == some_route  # the same streamed integration, path parameter included
+
+
+@pytest.mark.parametrize(
+    ("origins", "allowed"),
+    [
+        (["https://chat.example.com"], "'https://chat.example.com'"),
+        (["*"], "'*'"),
+        # A gateway response has static headers only; echoing the Origin would let every origin read it.
+        (["https://chat.example.com", "http://localhost:5173"], None),
+        ([], None),
+    ],
+)
+def test_a_browser_on_the_allowed_origin_can_read_api_gateway_s_own_answers(cached_run, origins, allowed):
+    responses = document(cached_run({**DEFAULTS, "apiCorsOrigins": origins}))["x-amazon-apigateway-gateway-responses"]
+    for kind, response in responses.items():
+        headers = response["responseParameters"]
+        assert headers.get("gatewayresponse.header.Access-Control-Allow-Origin") == allowed, kind
+        if allowed:  # the SDKs wait for a 429's Retry-After
+            assert "retry-after" in headers["gatewayresponse.header.Access-Control-Expose-Headers"]
+        for name, value in headers.items():  # a static value is quoted, as the parameter mapping reference says
+            assert name.startswith("gatewayresponse.header.") and value[0] == value[-1] == "'", name
 
 
 def test_the_lambda_permission_is_scoped_to_this_api_s_stage(run):

@@ -115,6 +115,10 @@ def test_round_two_settings_accept_good_values(pulumi_mocks):
         ({"modelId": "gpt2", "apiRateLimit": 0}, "apiRateLimit", "at least 1"),
         ({"modelId": "gpt2", "apiBurstLimit": 0}, "apiBurstLimit", "at least 1"),
         ({"modelId": "gpt2", "apiCorsOrigins": ["https://chat.example.com/path"]}, "apiCorsOrigins", "origin"),
+        # Browsers send the Origin lower-case and without a default port; CORS compares it character for character.
+        ({"modelId": "gpt2", "apiCorsOrigins": ["https://Chat.example.com"]}, "apiCorsOrigins", "lower-case"),
+        ({"modelId": "gpt2", "apiCorsOrigins": ["https://chat.example.com:443"]}, "apiCorsOrigins", "default"),
+        ({"modelId": "gpt2", "apiCorsOrigins": ["*", "https://chat.example.com"]}, "apiCorsOrigins", "alone"),
         ({"modelId": "gpt2", "logRetentionDays": 10}, "logRetentionDays", "did you mean 7"),
         ({"modelId": "gpt2", "uiInstanceType": "t3.smal"}, "uiInstanceType", "did you mean 't3.small'"),
         ({"modelId": "gpt2", "uiAdminEmail": "admin"}, "uiAdminEmail", "e-mail address"),
@@ -177,6 +181,14 @@ def test_settings_error_is_reported_by_the_pulumi_cli_without_a_traceback():
     # The language host logs a RunError's message alone; any other exception gets a traceback.
     assert issubclass(SettingsError, pulumi.RunError)
     assert issubclass(SettingsError, ValueError)
+
+
+def test_cors_origins_as_browsers_send_them_are_accepted_with_the_default_streaming_api(pulumi_mocks):
+    origins = ["https://chat.example.com", "http://localhost:5173", "https://chat.example.com:8443", "http://[::1]:3000"]
+    settings = _load(pulumi_mocks, {"modelId": "gpt2", "apiCorsOrigins": origins})
+    assert settings.api_streaming
+    assert settings.api_cors_origins == tuple(origins)
+    assert _load(pulumi_mocks, {"modelId": "gpt2", "apiCorsOrigins": ["*"]}).api_cors_origins == ("*",)
 
 
 def test_ui_settings_are_not_checked_for_an_api_only_stack(pulumi_mocks):
