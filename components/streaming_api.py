@@ -19,6 +19,7 @@ import pulumi_aws as aws
 
 from components import aws_reads
 from components.api_spec import ApiEndpoints, ChatApiArgs
+from components.iam import service_trust_policy
 from components.rest_api_document import STREAM_TIMEOUT_MS, openapi_document
 
 __all__ = ["REST_ACCESS_LOG_FORMAT", "STAGE_NAME", "STREAM_TIMEOUT_MS", "streaming_rest_api"]
@@ -169,18 +170,7 @@ def cloudwatch_role_account(name: str, parent: pulumi.Resource) -> aws.apigatewa
     role = aws.iam.Role(
         f"{name}-cloudwatch-role",
         description="API Gateway's account-wide role for writing REST API logs to CloudWatch Logs",
-        assume_role_policy=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Service": "apigateway.amazonaws.com"},
-                        "Action": "sts:AssumeRole",
-                    }
-                ],
-            }
-        ),
+        assume_role_policy=json.dumps(service_trust_policy("apigateway.amazonaws.com")),
         opts=kept,
     )
     attachment = aws.iam.RolePolicyAttachment(

@@ -1,8 +1,12 @@
 """Every IAM policy the stack creates, parsed: least privilege, scoped to the exact resources."""
 
 import json
+import subprocess
 
 import pytest
+
+from components.iam import POLICY_VERSION
+from tests.pulumi_harness import ROOT
 
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 # Actions AWS offers no resource-level scoping for.
@@ -158,3 +162,25 @@ def test_no_kms_permission_without_a_key(run_program):
     run = run_program({"uiEnabled": False, "modelDataUri": "s3://my-models/llama-ft/"})
     actions = [a for s in _statements(_policy_of(run, "model-role")) for a in _as_list(s["Action"])]
     assert not any(a.startswith("kms:") for a in actions)
+
+
+def test_policy_documents_are_written_by_the_iam_module_alone():
+    """The stack's and bootstrap's roles take their documents from components/iam.py: no other source spells one."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "*.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    sources = [name for name in listed if not name.startswith("tests/") and (ROOT / name).is_file()]
+    assert [name for name in sources if POLICY_VERSION in (ROOT / name).read_text()] == ["components/iam.py"]
+
+
+def test_api_gateway_assumes_its_logging_role_without_a_condition(run):
+    # API Gateway documents no aws:SourceAccount / aws:SourceArn condition for its CloudWatch role.
+    assert _trust_statement(run, "api-cloudwatch-role") == {
+        "Effect": "Allow",
+        "Principal": {"Service": "apigateway.amazonaws.com"},
+        "Action": "sts:AssumeRole",
+    }
