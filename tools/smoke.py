@@ -371,19 +371,22 @@ def endpoint_checks(
 # --- stack outputs and the command line ----------------------------------------------------------
 
 
-def stack_outputs(stack: str) -> dict[str, Any]:
-    """The stack's outputs, secrets included, from the Pulumi CLI."""
+def stack_outputs(stack: str, without_cli: str = "or pass --url/--key (--name) instead") -> dict[str, Any]:
+    """The stack's outputs, secrets included, from the Pulumi CLI; `without_cli` says what to do without it."""
     pulumi = shutil.which("pulumi")
     if pulumi is None:
-        raise SmokeError("--stack needs the Pulumi CLI on PATH; install it, or pass --url/--key (--name) instead")
+        raise SmokeError(f"--stack needs the Pulumi CLI on PATH; install it, {without_cli}")
     command = [pulumi, "stack", "output", "--json", "--show-secrets", "--stack", stack]
     result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603 - fixed argv
     if result.returncode != 0:
         raise SmokeError(f"pulumi stack output failed for stack {stack!r}: {_one_line(result.stderr, 300)}")
     try:
-        return json.loads(result.stdout)
+        outputs = json.loads(result.stdout)
     except ValueError:
-        raise SmokeError(f"pulumi stack output printed no JSON for stack {stack!r}") from None
+        outputs = None
+    if not isinstance(outputs, dict):  # `pulumi stack output --json` prints an object of every output
+        raise SmokeError(f"pulumi stack output printed no JSON object for stack {stack!r}")
+    return outputs
 
 
 def _from_stack(outputs: dict[str, Any], key: str, stack: str) -> str:
@@ -399,7 +402,7 @@ def stack_status(stack: str, region: str | None) -> int:
 
     try:
         print(f"smoke status: reading stack {stack}'s outputs…", file=sys.stderr)
-        return status.run(stack_outputs(stack), region)
+        return status.run(stack_outputs(stack, "and log in to the stack's backend (`pulumi login`)"), region)
     except (SmokeError, status.StatusError) as error:
         print(f"smoke: {error}", file=sys.stderr)
         return 2

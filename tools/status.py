@@ -60,7 +60,7 @@ def stack_status(
 ) -> Status:
     """Ask SageMaker and CloudWatch about the stack whose `outputs` (Pulumi's) are given."""
     url = outputs.get("dashboardUrl")
-    if not url or not outputs.get("endpointName"):
+    if not isinstance(url, str) or not url or not isinstance(outputs.get("endpointName"), str):
         raise StatusError("the stack has no dashboardUrl or endpointName output: run `pulumi up` with this version")
     url_region, prefix = dashboard_place(url)
     region = region or url_region
@@ -167,11 +167,13 @@ def _one_line(text: str, limit: int = 160) -> str:
 
 def run(outputs: Mapping[str, Any], region: str | None, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """Print the screen; 0 all well, 1 something needs a look, 2 AWS could not be asked."""
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
     out, err = out or sys.stdout, err or sys.stderr
     try:
         status = stack_status(outputs, region=region, note=lambda text: print(f"smoke status: {text}", file=err))
+    except NoCredentialsError:
+        raise StatusError("no AWS credentials: set AWS_PROFILE or run `aws configure` (or `aws sso login`)") from None
     except (BotoCoreError, ClientError) as error:
         raise StatusError(f"AWS could not be asked: {_one_line(str(error), 300)}") from None
     for line in status.lines:

@@ -196,6 +196,60 @@ def test_aws_out_of_reach_is_one_line_and_exit_2(stack, monkeypatch, capsys):
     assert "smoke: AWS could not be asked" in err and "Traceback" not in err
 
 
+def test_no_aws_credentials_is_one_line_saying_how_to_give_them_and_exit_2(stack, monkeypatch, tmp_path, capsys):
+    for name in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    for name in (
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance role either
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # should credentials turn up, AWS is not asked
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # one an earlier test made keeps its credentials
+    stack(OUTPUTS)
+    assert smoke.main(["status", "--stack", "dev"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    (line,) = [line for line in err.splitlines() if line.startswith("smoke:")]
+    assert line == "smoke: no AWS credentials: set AWS_PROFILE or run `aws configure` (or `aws sso login`)"
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("printed", ["[]", '"sagemaker-llm-dev"', "not json"])
+def test_outputs_that_are_not_an_object_are_one_line_and_exit_2(stack, tmp_path, printed, capsys):
+    stack({})
+    (tmp_path / "pulumi").write_text(f"#!/bin/sh\necho '{printed}'\n")
+    assert smoke.main(["status", "--stack", "dev"]) == 2
+    err = capsys.readouterr().err
+    assert "smoke: pulumi stack output printed no JSON object for stack 'dev'" in err
+    assert "Traceback" not in err
+
+
+def test_a_dashboard_url_that_is_not_text_says_to_run_pulumi_up(stack, capsys):
+    stack({**OUTPUTS, "dashboardUrl": 5})
+    assert smoke.main(["status", "--stack", "dev"]) == 2
+    err = capsys.readouterr().err
+    assert "pulumi up" in err and "Traceback" not in err
+
+
+def test_without_the_pulumi_cli_status_does_not_offer_options_it_lacks(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no pulumi there
+    assert smoke.main(["status", "--stack", "dev"]) == 2
+    err = capsys.readouterr().err
+    assert "needs the Pulumi CLI on PATH" in err
+    assert "--url" not in err  # `smoke status` has no --url/--key/--name
+
+
 def test_a_stack_without_a_dashboard_says_what_to_do(stack, capsys):
     stack({k: v for k, v in OUTPUTS.items() if k != "dashboardUrl"})
     assert smoke.main(["status", "--stack", "dev"]) == 2
