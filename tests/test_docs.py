@@ -86,3 +86,20 @@ def test_no_file_refers_to_a_design_document_outside_the_repository():
         name for name in tracked if name != this_test and "DESIGN.md" in (ROOT / name).read_text(errors="replace")
     ]
     assert referring == [], "the design is docs/design.md"
+
+
+def _outputs_table(document: Path, heading: str) -> set[str]:
+    """The output names in the first column of the table under `heading` (`a`, `b` in one cell count as two)."""
+    section = _prose(document.read_text()).split(heading, 1)[1]
+    section = re.split(r"^#{1,6} ", section, maxsplit=1, flags=re.MULTILINE)[0]
+    rows = [line.split("|")[1] for line in section.splitlines() if line.startswith("| `")]
+    return {name for cell in rows for name in re.findall(r"`([A-Za-z]+)`", cell)}
+
+
+@pytest.mark.parametrize(
+    ("document", "heading"), [("README.md", "## Outputs"), ("docs/design.md", "### Stack outputs")]
+)
+def test_the_outputs_tables_name_exactly_what_the_program_exports(cached_run, stack_config, document, heading):
+    # The dev stack exports every output there is: the UI's, scaleToZero's inference component, the dashboard.
+    exported = set(cached_run(stack_config("dev")).outputs)
+    assert _outputs_table(ROOT / document, heading) == exported
