@@ -432,3 +432,26 @@ def test_ci_doc_lists_every_bootstrap_config_key():
         key for row in re.findall(r"^\| (`[^|]+) \|", CI_DOC, flags=re.MULTILINE) for key in re.findall(r"`(\w+)`", row)
     }
     assert keys <= listed, keys - listed
+
+
+# How docs/ci.md names each service the deploy role gets whole.
+SERVICE_NAMES_IN_CI_DOC = {
+    "sagemaker": "SageMaker",
+    "lambda": "Lambda",
+    "apigateway": "API Gateway",
+    "logs": "CloudWatch Logs",
+    "cloudwatch": "alarms",
+    "sns": "SNS",
+    "application-autoscaling": "Application Auto Scaling",
+    "ec2": "EC2",
+    "cloudfront": "CloudFront",
+    "wafv2": "WAF",
+}
+
+
+def test_ci_doc_names_every_service_the_deploy_role_gets_whole():
+    (whole,) = [s for s in deploy_policy("aws", ACCOUNT, [])["Statement"] if s.get("Sid") == "StackServices"]
+    services = {action.split(":")[0] for action in whole["Action"]}
+    assert services == set(SERVICE_NAMES_IN_CI_DOC), "name the new service in docs/ci.md and here"
+    paragraph = " ".join(CI_DOC.split("**The deploy role is powerful")[1].split("\n-")[0].split())
+    assert [name for name in SERVICE_NAMES_IN_CI_DOC.values() if name not in paragraph] == []
