@@ -2,7 +2,6 @@
 
 import pulumi
 
-from components.alarms import model_latency_threshold_ms
 from components.chat_api import ChatApi, ChatApiArgs
 from components.model_endpoint import VARIANT_NAME, ModelEndpoint, ModelEndpointArgs
 from components.monitoring import Monitoring, MonitoringArgs
@@ -25,16 +24,11 @@ proxy = ProxyFunction(
 )
 api = ChatApi(
     "api",
-    ChatApiArgs(
+    ChatApiArgs.from_settings(
+        settings,
         function_name=proxy.function_name,
         function_invoke_arn=proxy.invoke_arn,
-        rate_limit=settings.api_rate_limit,
-        burst_limit=settings.api_burst_limit,
-        cors_origins=settings.api_cors_origins,
-        log_retention_days=settings.log_retention_days,
-        streaming=settings.api_streaming,
         function_streaming_invoke_arn=proxy.streaming_invoke_arn,
-        manage_cloudwatch_role=settings.api_gateway_cloud_watch_role,
     ),
 )
 
@@ -68,18 +62,16 @@ if settings.ui_enabled:
 
 monitoring = Monitoring(
     "monitoring",
-    MonitoringArgs(
+    MonitoringArgs.from_settings(
+        settings,
         endpoint_name=endpoint.endpoint_name,
         variant_name=VARIANT_NAME,
         inference_component_name=endpoint.inference_component_name,
+        served_model_names=endpoint.model_ids,
         function_name=proxy.function_name,
         function_log_group_name=proxy.log_group_name,
         api=api.metric_source(),
-        model_ids=endpoint.model_ids,
-        reserved_concurrency=settings.api_max_concurrency,
         ui_instance_id=ui_instance_id,
-        alarm_email=settings.alarm_email,
-        model_latency_p90_ms=model_latency_threshold_ms(settings.api_streaming, settings.max_output_tokens),
     ),
 )
 pulumi.export("dashboardUrl", monitoring.dashboard_url)

@@ -7,8 +7,12 @@ document components/rest_api_document.py writes) and by ChatApi, which chooses b
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pulumi
+
+if TYPE_CHECKING:
+    from components.settings import Settings
 
 ROUTES = (
     "POST /v1/chat/completions",
@@ -20,29 +24,52 @@ ROUTES = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ChatApiArgs:
-    """The function behind the API and the API's limits."""
+    """The function behind the API and the API's limits. No defaults for what the stack configures: Pulumi.yaml
+    holds those, and `from_settings` reads them."""
 
     function_name: pulumi.Input[str]
     """Name of the proxy Lambda function (for its invoke permission)."""
     function_invoke_arn: pulumi.Input[str]
     """Invoke ARN of the proxy Lambda function (the integration's target)."""
-    rate_limit: int = 10
-    """Steady-state requests per second the stage accepts."""
-    burst_limit: int = 20
-    """Requests the stage accepts in a burst above the rate."""
-    cors_origins: tuple[str, ...] = ()
-    """Browser origins allowed by CORS; empty means no CORS (server-side callers need none)."""
-    log_retention_days: int = 14
-    """Days CloudWatch keeps the access logs."""
-    streaming: bool = False
-    """Build a REST API whose Lambda integrations stream (apiStreaming) instead of the HTTP API."""
-    function_streaming_invoke_arn: pulumi.Input[str] | None = None
+    function_streaming_invoke_arn: pulumi.Input[str] | None
     """The function's response-streaming invocation URI (`ProxyFunction.streaming_invoke_arn`); for `streaming`."""
-    manage_cloudwatch_role: bool = True
+    rate_limit: int
+    """Steady-state requests per second the stage accepts."""
+    burst_limit: int
+    """Requests the stage accepts in a burst above the rate."""
+    cors_origins: tuple[str, ...]
+    """Browser origins allowed by CORS; empty means no CORS (server-side callers need none)."""
+    log_retention_days: int
+    """Days CloudWatch keeps the access logs."""
+    streaming: bool
+    """Build a REST API whose Lambda integrations stream (apiStreaming) instead of the HTTP API."""
+    manage_cloudwatch_role: bool
     """With `streaming`: set the account's API Gateway CloudWatch Logs role (account-wide, kept on destroy), which
     the REST stage's access logs need; off, the account must have one already (checked before anything is made)."""
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        function_name: pulumi.Input[str],
+        function_invoke_arn: pulumi.Input[str],
+        function_streaming_invoke_arn: pulumi.Input[str] | None,
+    ) -> ChatApiArgs:
+        """The API the stack's settings ask for, in front of the function these outputs name."""
+        return cls(
+            function_name=function_name,
+            function_invoke_arn=function_invoke_arn,
+            function_streaming_invoke_arn=function_streaming_invoke_arn,
+            rate_limit=settings.api_rate_limit,
+            burst_limit=settings.api_burst_limit,
+            cors_origins=settings.api_cors_origins,
+            log_retention_days=settings.log_retention_days,
+            streaming=settings.api_streaming,
+            manage_cloudwatch_role=settings.api_gateway_cloud_watch_role,
+        )
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ class DashboardView:
     reserved_concurrency: int
     api_kind: str
     api_dimensions: Mapping[str, str]
-    model_ids: Sequence[str]
+    served_model_names: Sequence[str]
     alarm_arns: Sequence[str]
 
 
@@ -78,7 +78,7 @@ def dashboard_body(view: DashboardView) -> dict[str, Any]:
 
 
 def _header(view: DashboardView) -> dict[str, Any]:
-    models = ", ".join(f"`{model}`" for model in view.model_ids)
+    models = ", ".join(f"`{model}`" for model in view.served_model_names)
     markdown = (
         f"# {view.name}\n"
         f"Model {models} on endpoint `{view.endpoint_name}`"
@@ -131,7 +131,7 @@ def _api_requests(view: DashboardView) -> list[list[Any]]:
 
 def _proxy_requests(view: DashboardView) -> list[list[Any]]:
     metrics = []
-    for model in view.model_ids:
+    for model in view.served_model_names:
         dims = _proxy(view, model)
         metrics += [
             _metric(NAMESPACE, "latency_ms", dims, stat="SampleCount", label=f"requests {model}"),
@@ -147,7 +147,7 @@ def _proxy_requests(view: DashboardView) -> list[list[Any]]:
 def _proxy_percentiles(view: DashboardView, metric: str) -> list[list[Any]]:
     return [
         _metric(NAMESPACE, metric, _proxy(view, model), stat=p, label=f"{p} {model}")
-        for model in view.model_ids
+        for model in view.served_model_names
         for p in PERCENTILES
     ]
 
@@ -155,7 +155,7 @@ def _proxy_percentiles(view: DashboardView, metric: str) -> list[list[Any]]:
 def _tokens(view: DashboardView) -> list[list[Any]]:
     return [
         _metric(NAMESPACE, metric, _proxy(view, model), stat="Sum", label=f"{way} {model}")
-        for model in view.model_ids
+        for model in view.served_model_names
         for metric, way in (("prompt_tokens", "in"), ("completion_tokens", "out"))
     ]
 

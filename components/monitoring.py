@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pulumi
 import pulumi_aws as aws
@@ -23,16 +23,21 @@ from components.alarms import (
     api_alarms,
     model_alarms,
     model_dimensions,
+    model_latency_threshold_ms,
     proxy_alarms,
     ui_host_alarms,
 )
 from components.dashboard import DashboardView, dashboard_body, dashboard_name, dashboard_url
 from components.log_queries import QUERIES
 
+if TYPE_CHECKING:
+    from components.settings import Settings
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, kw_only=True)
 class MonitoringArgs:
-    """What to watch and whom to tell."""
+    """What to watch and whom to tell. No defaults for what the stack configures: Pulumi.yaml holds those, and
+    `from_settings` reads them."""
 
     endpoint_name: pulumi.Input[str]
     """The SageMaker endpoint (ModelEndpoint.endpoint_name)."""
@@ -44,18 +49,47 @@ class MonitoringArgs:
     """The proxy's log group, which the saved queries read (ProxyFunction.log_group_name)."""
     api: ApiMetricSource
     """The API's kind and metric dimensions (ChatApi.metric_source())."""
-    model_ids: Sequence[pulumi.Input[str]]
+    served_model_names: Sequence[pulumi.Input[str]]
     """Every public model id the proxy answers for: the `model` dimension of its metrics."""
-    inference_component_name: pulumi.Input[str] | None = None
-    """With scaleToZero: the component whose metrics replace the variant's, and whose wake-up is watched."""
-    reserved_concurrency: int = 0
-    """The proxy's reserved concurrency (apiMaxConcurrency); 0: no reserve, no alarm on nearing it."""
-    ui_instance_id: pulumi.Input[str] | None = None
+    inference_component_name: pulumi.Input[str] | None
+    """With component hosting: the component whose metrics replace the variant's, and whose wake-up is watched."""
+    ui_instance_id: pulumi.Input[str] | None
     """The UI host (ChatUiHost.instance_id): recovered on a failed system check, rebooted on a failed instance one."""
-    alarm_email: str = ""
+    reserved_concurrency: int
+    """The proxy's reserved concurrency (apiMaxConcurrency); 0: no reserve, no alarm on nearing it."""
+    alarm_email: str
     """E-mail address every alarm notifies on ALARM and on OK; empty: the alarms notify nobody."""
-    model_latency_p90_ms: int = 20_000
+    model_latency_p90_ms: int
     """The model's p90 latency above which the latency alarm fires (alarms.model_latency_threshold_ms)."""
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        endpoint_name: pulumi.Input[str],
+        variant_name: str,
+        inference_component_name: pulumi.Input[str] | None,
+        served_model_names: Sequence[pulumi.Input[str]],
+        function_name: pulumi.Input[str],
+        function_log_group_name: pulumi.Input[str],
+        api: ApiMetricSource,
+        ui_instance_id: pulumi.Input[str] | None,
+    ) -> MonitoringArgs:
+        """The alarms and dashboard the stack's settings ask for, over the resources these outputs name."""
+        return cls(
+            endpoint_name=endpoint_name,
+            variant_name=variant_name,
+            inference_component_name=inference_component_name,
+            served_model_names=served_model_names,
+            function_name=function_name,
+            function_log_group_name=function_log_group_name,
+            api=api,
+            ui_instance_id=ui_instance_id,
+            reserved_concurrency=settings.api_max_concurrency,
+            alarm_email=settings.alarm_email,
+            model_latency_p90_ms=model_latency_threshold_ms(settings.api_streaming, settings.max_output_tokens),
+        )
 
 
 class Monitoring(pulumi.ComponentResource):
@@ -105,7 +139,7 @@ class Monitoring(pulumi.ComponentResource):
             component=args.inference_component_name,
             function=args.function_name,
             api=pulumi.Output.from_input(dict(args.api.dimensions)),
-            models=pulumi.Output.all(*args.model_ids),
+            models=pulumi.Output.all(*args.served_model_names),
             alarms=pulumi.Output.all(*[alarm.arn for alarm in alarms]),
         ).apply(
             lambda v: json.dumps(
@@ -120,7 +154,7 @@ class Monitoring(pulumi.ComponentResource):
                         reserved_concurrency=args.reserved_concurrency,
                         api_kind=args.api.kind,
                         api_dimensions=v["api"],
-                        model_ids=v["models"],
+                        served_model_names=v["models"],
                         alarm_arns=v["alarms"],
                     )
                 )

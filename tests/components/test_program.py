@@ -31,7 +31,8 @@ def test_every_resource_belongs_to_a_component_and_components_register_their_out
 
 def test_api_only_stack_exports_exactly_the_api_outputs(run_program):
     run = run_program({**API_ONLY, "modelId": "distilgpt2"})
-    assert set(run.outputs) == {"apiUrl", "apiKey", "endpointName", "servedModelName", "modelId", "dashboardUrl"}
+    api_outputs = ("apiUrl", "apiKey", "endpointName", "servedModelName", "modelId", "models", "dashboardUrl")
+    assert set(run.outputs) == set(api_outputs)
     assert run.secret_outputs == {"apiKey"}
     assert run.outputs["apiUrl"].startswith("https://")
     assert run.outputs["apiUrl"].endswith("/v1")
@@ -53,6 +54,7 @@ def test_full_stack_also_exports_the_ui_outputs_with_the_password_secret(run_pro
         "endpointName",
         "servedModelName",
         "modelId",
+        "models",
         "inferenceComponentName",  # the dev stack scales to zero: smoke and callers invoke the component
         "uiUrl",
         "uiAdminEmail",
