@@ -20,6 +20,7 @@ proxy = ProxyFunction(
         invoke_statement=endpoint.invoke_statement(),
         served_model_name=endpoint.served_model_name,
         inference_component_name=endpoint.inference_component_name,
+        adapter_component_names=endpoint.adapter_component_names,
     ),
 )
 api = ChatApi(

@@ -9,7 +9,8 @@ import os
 import stat
 import tempfile
 import zipfile
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -84,6 +85,8 @@ class ProxyFunctionArgs:
     0 reserves none (the function then shares the account's pool)."""
     key_parameter_name: str | None = None
     """SSM parameter holding the key; None means `/<project>/<stack>/<name>/api-key`."""
+    adapter_component_names: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Public model name of each LoRA adapter → its adapter component (`ModelEndpoint.adapter_component_names`)."""
 
     @classmethod
     def from_settings(
@@ -94,6 +97,7 @@ class ProxyFunctionArgs:
         invoke_statement: pulumi.Input[dict[str, Any]],
         served_model_name: pulumi.Input[str],
         inference_component_name: pulumi.Input[str] | None,
+        adapter_component_names: Mapping[str, pulumi.Input[str]] | None = None,
     ) -> ProxyFunctionArgs:
         """The proxy the stack's settings ask for, in front of the endpoint these outputs name."""
         return cls(
@@ -109,6 +113,7 @@ class ProxyFunctionArgs:
             tool_call_parser=settings.tool_call_parser,
             chat_stop_sequences=settings.chat_stop_sequences,
             max_concurrency=settings.api_max_concurrency,
+            adapter_component_names=dict(adapter_component_names or {}),
         )
 
 
@@ -254,6 +259,7 @@ class ProxyFunction(pulumi.ComponentResource):
             tool_call_parser=args.tool_call_parser,
             chat_stop_sequences=args.chat_stop_sequences,
             inference_component_name=args.inference_component_name,
+            adapters=args.adapter_component_names,
         )
         if args.response_streaming:
             variables[ENV.exec_wrapper] = EXEC_WRAPPER
@@ -311,6 +317,7 @@ def proxy_environment(
     tool_call_parser: str = "",
     chat_stop_sequences: tuple[str, ...] = (),
     inference_component_name: pulumi.Input[str] | None = None,
+    adapters: Mapping[str, pulumi.Input[str]] | None = None,
 ) -> dict[str, pulumi.Input[str]]:
     """The proxy's own variables (contract.ENV) for these settings: the function's, and the local chain's
     (sagemaker_llm_local, which gives the key itself instead of its SSM parameter)."""
@@ -330,6 +337,11 @@ def proxy_environment(
         variables[ENV.stop_sequences] = json.dumps(list(chat_stop_sequences))
     if inference_component_name is not None:
         variables[ENV.inference_component_name] = inference_component_name
+    if adapters:
+        # Public model name → adapter component; Outputs on the stack, plain names in the local chain.
+        names = dict(adapters)
+        plain = all(isinstance(value, str) for value in names.values())
+        variables[ENV.adapters] = json.dumps(names) if plain else pulumi.Output.json_dumps(names)
     if response_streaming:
         # No deadline: in this mode the proxy's deadline is the function's remaining time.
         variables[ENV.response_streaming] = "true"

@@ -19,7 +19,8 @@ What SageMaker does is imitated, what the container says is real:
   the `X-Amzn-SageMaker-Inference-Component` header).
 
 Each served name maps to a `Container` (its URL and the headers SageMaker adds for it), so a LoRA
-adapter component is one more entry whose headers carry `X-Amzn-SageMaker-Adapter-Identifier`.
+adapter component is one more entry whose headers carry `X-Amzn-SageMaker-Adapter-Identifier`;
+`serve_adapter_component` first registers the adapter with the base's container (adapter_components.py).
 
 For tests, with no name served: `SageMakerRuntime(relay_to=URL)` relays every endpoint name to one
 container, and without it the echo model answers (echo_model.py). `script(...)` queues replies
@@ -34,13 +35,22 @@ import http.client
 import json
 import socket
 import sys
+import tempfile
 import threading
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import urlsplit
 
+from sagemaker_llm_local.adapter_components import (
+    ADAPTER_IDENTIFIER,
+    AdapterError,
+    adapter_identifier,
+    register_adapter,
+    unpack_adapter,
+)
 from sagemaker_llm_local.echo_model import echo_reply
 from sagemaker_llm_local.event_stream import error_frame, payload_part_frame
 from sagemaker_llm_local.replies import ErrorReply, JsonReply, RecordedRequest, RelayReply, Reply, StreamReply
@@ -85,6 +95,7 @@ class SageMakerRuntime:
         self._server = _QuietServer((host, port), _make_handler(self))
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
+        self._unpacked: tempfile.TemporaryDirectory[str] | None = None
 
     @property
     def url(self) -> str:
@@ -101,6 +112,22 @@ class SageMakerRuntime:
         target = container if isinstance(container, Container) else Container(container)
         with self._lock:
             self._endpoints.setdefault(endpoint, _Endpoint()).components[component] = target
+
+    def serve_adapter_component(self, endpoint: str, component: str, base_component: str, adapter: str | Path) -> None:
+        """Answer invocations of the adapter component `component` with the base's container, as SageMaker does:
+        `adapter` (the archive its ArtifactUrl names, or a folder) is unpacked and registered with that container
+        first. An AdapterError when the base is not served or the container refuses the adapter."""
+        with self._lock:
+            served = self._endpoints.get(endpoint)
+            base = served.components.get(base_component) if served else None
+            if self._unpacked is None:
+                self._unpacked = tempfile.TemporaryDirectory(prefix="sagemaker-adapters-")
+            unpacked = Path(self._unpacked.name) / component
+        if base is None:
+            raise AdapterError(f"adapter {component}: its base component {base_component} is not served on {endpoint}")
+        identifier = adapter_identifier(component)
+        register_adapter(base.url, identifier, component, unpack_adapter(Path(adapter), unpacked))
+        self.serve_inference_component(endpoint, component, Container(base.url, ((ADAPTER_IDENTIFIER, identifier),)))
 
     def script(self, *replies: Reply) -> None:
         with self._lock:
@@ -129,6 +156,8 @@ class SageMakerRuntime:
         self.release_all()
         self._server.shutdown()
         self._server.server_close()
+        if self._unpacked is not None:
+            self._unpacked.cleanup()
 
     def __enter__(self) -> SageMakerRuntime:
         return self.start()

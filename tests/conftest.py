@@ -13,9 +13,9 @@ import os
 from hypothesis import settings as hypothesis_settings
 
 # Pulumi under mocks (tests/pulumi_harness.py: `pulumi_mocks`, `run_program`, …) for every test. The real
-# engine's fixtures (vLLM behind the SageMaker relay), shared by tests/engine and tests/e2e; the local
-# server and the openai SDK, shared by tests/proxy, tests/engine and tests/tools.
-pytest_plugins = ("tests.pulumi_harness", "tests.engine.fixtures", "tests.proxy_fixtures")
+# engine's fixtures (vLLM behind the SageMaker relay, also serving LoRA adapters), shared by tests/engine and
+# tests/e2e; the local server and the openai SDK, shared by tests/proxy, tests/engine and tests/tools.
+pytest_plugins = ("tests.pulumi_harness", "tests.engine.fixtures", "tests.engine.lora_fixtures", "tests.proxy_fixtures")
 
 # CI (CI=true) replays the same property-test examples on every run: a red run is always reproducible.
 hypothesis_settings.register_profile("ci", derandomize=True, database=None, print_blob=True)

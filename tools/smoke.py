@@ -250,8 +250,10 @@ def api_checks(api: Api, model: str | None, waking: Waking | None = None) -> Ite
 
     def wrong_key() -> str:
         status, body = api.call("GET", "/models", key=WRONG_KEY)
-        if status != 401:
+        if 200 <= status < 300:
             raise CheckFailed(f"a wrong key got HTTP {status}, not 401: the API is open to anyone")
+        if status != 401:  # a wrong URL (404) or a failing API says nothing about the key
+            raise CheckFailed(f"a wrong key got HTTP {status}, not 401: {_http_failure(status, body)}")
         return "401: " + _http_failure(status, body).removeprefix("HTTP 401: ")
 
     yield (first := run_check("models", models))

@@ -187,3 +187,17 @@ def test_vllm_args_and_a_smaller_tensor_parallel_size_reach_the_container(cached
     assert env["SM_VLLM_MAX_LORA_RANK"] == "64"
     base, _ = _components(run)
     assert base.inputs["specification"]["computeResourceRequirements"]["numberOfAcceleratorDevicesRequired"] == 2
+
+
+def test_the_proxy_is_told_each_adapter_and_the_component_that_serves_it(run):
+    base, adapters = _components(run)
+    variables = run.one("aws:lambda/function:Function").inputs["environment"]["variables"]
+    assert variables["INFERENCE_COMPONENT_NAME"] == base.state["inferenceComponentName"]
+    endpoint = run.one(ENDPOINT).state["name"]
+    assert json.loads(variables["ADAPTERS"]) == {name: adapter_component_name(endpoint, name) for name in ADAPTERS}
+    assert set(json.loads(variables["ADAPTERS"]).values()) == set(adapters)
+
+
+def test_without_adapters_the_proxy_gets_no_adapters_variable(cached_run):
+    run = cached_run({"uiEnabled": False, "modelId": "distilgpt2", "scaleToZero": True})
+    assert "ADAPTERS" not in run.one("aws:lambda/function:Function").inputs["environment"]["variables"]

@@ -58,8 +58,20 @@ def test_api_that_accepts_any_key_fails_the_wrong_key_check(open_local_api, caps
     table = rows(out)
     assert table["wrong-key-401"][0] == "FAIL"
     assert "not 401" in table["wrong-key-401"][-1]
+    assert "open to anyone" in table["wrong-key-401"][-1]
     assert table["chat"][0] == "PASS"
     assert "1 check(s) failed" in out
+
+
+def test_a_url_the_api_does_not_serve_is_not_called_open_to_anyone(local_api, capsys):
+    # The base URL without /v1: every path is a 404, the wrong key's too, which says nothing about the key.
+    code = smoke.main(["api", "--url", local_api.removesuffix("/v1"), "--key", API_KEY])
+
+    table = rows(capsys.readouterr().out)
+    assert code == 1
+    assert table["wrong-key-401"][0] == "FAIL"
+    assert "HTTP 404" in table["wrong-key-401"][-1]
+    assert "open to anyone" not in table["wrong-key-401"][-1]
 
 
 def test_a_wrong_key_fails_every_check_but_the_401_one(local_api, capsys):
