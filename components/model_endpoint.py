@@ -92,7 +92,7 @@ class ModelEndpointArgs:
         return cls(
             model_id=settings.model_id,
             model_data_uri=settings.model_data_uri,
-            served_model_name=settings.public_model_id,
+            served_model_name=settings.effective_served_model_name,
             instance_type=settings.instance_type,
             instance_count=settings.instance_count,
             max_instance_count=settings.max_instance_count,

@@ -19,9 +19,10 @@ import pulumi
 import yaml
 
 from components.component_hosting import base_component_name
+from components.config_checks import HF_MODEL_ID
 from components.model_endpoint import ModelEndpointArgs, container_environment, stable_endpoint_name
 from components.proxy_function import proxy_environment
-from components.settings import _HF_MODEL_ID, PROJECT_FILE, Settings, load_settings, project_schema
+from components.settings import PROJECT_FILE, Settings, load_settings, project_schema
 
 ENCRYPTED = "(encrypted)"
 """What a `secure:` value reads as here: set, but only the Pulumi CLI can decrypt it."""
@@ -102,7 +103,7 @@ def model_source(settings: Settings, model: str | None) -> tuple[str, bool]:
         if not (folder / "config.json").is_file():
             raise StackError(f"--model {model}: not a Hugging Face model folder (no config.json in it)")
         return str(folder.resolve()), True
-    if model.startswith(("/", ".", "~")) or not _HF_MODEL_ID.fullmatch(model):
+    if model.startswith(("/", ".", "~")) or not HF_MODEL_ID.fullmatch(model):
         raise StackError(f"--model {model}: no such folder, and not a Hugging Face model id like `org/name`")
     return model, False
 
@@ -110,7 +111,7 @@ def model_source(settings: Settings, model: str | None) -> tuple[str, bool]:
 def public_model_id(settings: Settings, model: str | None, source: str, is_folder: bool) -> str:
     """The model id of the API: the stack's, or for `--model` the hub id or folder name (servedModelName wins)."""
     if not model or settings.served_model_name:
-        return settings.public_model_id
+        return settings.effective_served_model_name
     return Path(source).name if is_folder else source
 
 

@@ -34,6 +34,14 @@ def test_configuration_doc_lists_exactly_the_project_config_keys():
     assert set(_config_table()) == set(PROJECT["config"])
 
 
+def test_configuration_doc_has_a_table_per_group_of_pulumi_yaml_with_its_keys_in_order():
+    from components.settings import project_schema
+
+    sections = (section.split("\n", 1) for section in re.split(r"^## ", CONFIGURATION, flags=re.MULTILINE)[1:])
+    tables = {title: tuple(re.findall(r"^\| `(\w+)` \|", body, flags=re.MULTILINE)) for title, body in sections}
+    assert [(title, keys) for title, keys in tables.items() if keys] == list(project_schema().groups.items())
+
+
 def test_configuration_doc_shows_each_keys_type_and_default():
     table = _config_table()
     for key, schema in PROJECT["config"].items():

@@ -10,7 +10,7 @@ from functools import cache
 import botocore.session
 import pytest
 
-from components.settings import BACKEND_DIALECTS
+from components.config_checks import BACKEND_DIALECTS
 
 API_ONLY = {"uiEnabled": False}
 
@@ -131,7 +131,7 @@ def test_ui_instance_type_is_an_ec2_instance_type(run):
 
 
 def test_log_retention_is_one_cloudwatch_accepts(run):
-    from components.settings import LOG_RETENTION_DAYS
+    from components.config_checks import LOG_RETENTION_DAYS
 
     for group in run.of_type("aws:cloudwatch/logGroup:LogGroup"):
         assert group.inputs["retentionInDays"] in LOG_RETENTION_DAYS
@@ -150,7 +150,7 @@ def test_the_pinned_runtime_is_the_newest_python_lambda_lists():
 
 
 def test_backend_dialects_are_the_ones_the_proxy_speaks():
-    from openai_proxy.config import DIALECTS
+    from openai_proxy.contract import DIALECTS
 
     assert tuple(BACKEND_DIALECTS) == tuple(DIALECTS)
 

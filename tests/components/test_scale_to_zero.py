@@ -5,8 +5,9 @@ import json
 import pytest
 
 from components.component_hosting import base_component_name
+from components.config_checks import validate
 from components.instance_gpus import GPUS_BY_INSTANCE_TYPE, gpus_of
-from components.settings import project_schema, validate
+from components.settings import project_schema
 
 MODEL = "aws:sagemaker/model:Model"
 CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"

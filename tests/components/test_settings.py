@@ -1,5 +1,6 @@
 """Stack config → Settings: Pulumi.yaml's defaults, the committed stacks, and a clear message for each mistake."""
 
+import re
 from dataclasses import fields
 from pathlib import Path
 
@@ -7,7 +8,8 @@ import pulumi
 import pytest
 import yaml
 
-from components.settings import Settings, SettingsError, load_settings, snake_case
+from components.config_checks import GROUP_CHECKS
+from components.settings import Settings, SettingsError, load_settings, project_schema, snake_case
 
 ROOT = Path(__file__).resolve().parents[2]
 LMI_IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/djl-inference:0.36.0-lmi28.0.0-cu130"
@@ -28,6 +30,68 @@ def _load(pulumi_mocks, config) -> Settings:
 
 def test_settings_has_one_field_per_project_config_key():
     assert {f.name for f in fields(Settings)} == {snake_case(key) for key in _schema()}
+
+
+def test_pulumi_yaml_groups_every_key_once_under_a_concern_with_its_own_check():
+    schema = project_schema()
+    assert [key for keys in schema.groups.values() for key in keys] == list(schema.types)
+    assert (
+        list(schema.groups) == list(GROUP_CHECKS) == ["Model and endpoint", "Scaling", "API", "Chat UI", "Monitoring"]
+    )
+
+
+def test_settings_lists_its_fields_in_pulumi_yaml_order():
+    assert [f.name for f in fields(Settings)] == [snake_case(key) for key in project_schema().types]
+
+
+# Wrong in every way a check knows of, so that each group's check has something to say.
+EVERYTHING_WRONG = {
+    "modelId": "not a model id!",
+    "modelDataUri": "s3://bucket/no-trailing-slash",
+    "servedModelName": "has spaces",
+    "instanceType": "ml.t2.medium",
+    "containerImage": "docker.io/library/vllm:latest",
+    "backendDialect": "soap",
+    "chatTemplate": "x" * 2000,
+    "chatStopSequences": [""],
+    "maxModelLen": -1,
+    "tensorParallelSize": -1,
+    "vllmArgs": {"max-model-len": 4096},
+    "adapters": {"bad name!": "http://example.com/a.zip"},
+    "maxLoraRank": 7,
+    "toolCallParser": "hermez",
+    "modelDataKmsKeyArn": "not-a-key",
+    "instanceCount": 0,
+    "maxInstanceCount": -1,
+    "scaleToZero": True,
+    "idleMinutes": 1,
+    "apiKey": "short",
+    "maxOutputTokens": 0,
+    "apiRateLimit": 0,
+    "apiBurstLimit": 0,
+    "apiCorsOrigins": ["ftp://example.com/path"],
+    "apiMaxConcurrency": 5000,
+    "uiInstanceType": "t3.smal",
+    "uiAllowedCidr": "203.0.113.7/8",
+    "uiAdminEmail": "nobody",
+    "uiDomainName": "Not A Domain",
+    "sshAllowedCidr": "not-a-cidr",
+    "vpcId": "vpc-1",
+    "openWebUiImage": "ghcr.io/open-webui/open-webui:latest",
+    "logRetentionDays": 10,
+    "alarmEmail": "nobody",
+}
+
+
+@pytest.mark.parametrize("group", list(GROUP_CHECKS))
+def test_each_group_s_check_reports_its_own_keys_alone(group):
+    schema = project_schema()
+    problems = GROUP_CHECKS[group]({**schema.defaults, **EVERYTHING_WRONG})
+    assert problems
+    for problem in problems:
+        # `modelId / modelDataUri: …` names two keys, `vllmArgs.max-model-len: …` one and its entry.
+        named = {re.match(r"\w+", part)[0] for part in problem.split(":", 1)[0].split(" / ")}
+        assert named <= set(schema.groups[group]), problem
 
 
 def test_unset_keys_take_the_defaults_of_pulumi_yaml(pulumi_mocks):
@@ -184,7 +248,12 @@ def test_settings_error_is_reported_by_the_pulumi_cli_without_a_traceback():
 
 
 def test_cors_origins_as_browsers_send_them_are_accepted_with_the_default_streaming_api(pulumi_mocks):
-    origins = ["https://chat.example.com", "http://localhost:5173", "https://chat.example.com:8443", "http://[::1]:3000"]
+    origins = [
+        "https://chat.example.com",
+        "http://localhost:5173",
+        "https://chat.example.com:8443",
+        "http://[::1]:3000",
+    ]
     settings = _load(pulumi_mocks, {"modelId": "gpt2", "apiCorsOrigins": origins})
     assert settings.api_streaming
     assert settings.api_cors_origins == tuple(origins)
@@ -196,12 +265,13 @@ def test_ui_settings_are_not_checked_for_an_api_only_stack(pulumi_mocks):
     assert not settings.ui_enabled
 
 
-def test_public_model_id_defaults_to_model_id_then_weights_folder_and_yields_to_served_name(pulumi_mocks):
-    assert _load(pulumi_mocks, {"modelId": "Qwen/Qwen2.5-1.5B-Instruct"}).public_model_id == (
-        "Qwen/Qwen2.5-1.5B-Instruct"
-    )
-    assert _load(pulumi_mocks, {"modelDataUri": "s3://my-bucket/tuned/llama-ft/"}).public_model_id == "llama-ft"
-    assert _load(pulumi_mocks, {"modelId": "gpt2", "servedModelName": "house-model"}).public_model_id == "house-model"
+def test_the_served_model_name_defaults_to_model_id_then_the_weights_folder(pulumi_mocks):
+    def served(config):
+        return _load(pulumi_mocks, config).effective_served_model_name
+
+    assert served({"modelId": "Qwen/Qwen2.5-1.5B-Instruct"}) == "Qwen/Qwen2.5-1.5B-Instruct"
+    assert served({"modelDataUri": "s3://my-bucket/tuned/llama-ft/"}) == "llama-ft"
+    assert served({"modelId": "gpt2", "servedModelName": "house-model"}) == "house-model"
 
 
 @pulumi.runtime.test

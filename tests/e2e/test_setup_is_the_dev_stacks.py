@@ -11,7 +11,7 @@ from sagemaker_llm_local.stack import proxy_variables, read_stack
 
 def test_the_browser_e2e_proxy_streams_as_the_dev_stack_deploys_it(run_program, stack_config):
     local = read_stack("dev")
-    variables = proxy_variables(local, local.settings.public_model_id, api_key="local-key")
+    variables = proxy_variables(local, local.settings.effective_served_model_name, api_key="local-key")
     deployed = run_program(stack_config("dev"), stack="dev").one("aws:lambda/function:Function").inputs
 
     assert local.settings.api_streaming

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from components.settings import VLLM_VERSION
+from components.image import VLLM_VERSION
 from components.vllm_args import OPTION_LIST_FILE
 
 pytestmark = pytest.mark.engine

@@ -9,7 +9,8 @@ import subprocess
 
 import pytest
 
-from components.settings import VLLM_TOOL_CALL_PARSERS, VLLM_VERSION
+from components.config_checks import VLLM_TOOL_CALL_PARSERS
+from components.image import VLLM_VERSION
 from tests.engine.conftest import sse_events, streamed_text
 from tests.engine.fixtures import API_KEY, ENDPOINT, MODEL_ID
 from tools.smoke import main as smoke

@@ -21,7 +21,7 @@ LAMBDA_RUNTIME_ONLY = {"AWS_LAMBDA_EXEC_WRAPPER"}  # how Lambda starts the strea
 def test_the_container_gets_the_flags_the_stacks_model_gets_on_sagemaker(name, run_program):
     local = read_stack(name)
     settings = local.settings
-    variables = container_variables(settings, settings.model_id, settings.public_model_id)
+    variables = container_variables(settings, settings.model_id, settings.effective_served_model_name)
 
     deployed = run_program(stack_file_config(name), stack=name).one(MODEL).inputs["primaryContainer"]["environment"]
 
@@ -35,7 +35,7 @@ def test_the_container_gets_the_flags_the_stacks_model_gets_on_sagemaker(name, r
 @pytest.mark.parametrize("name", ["dev", "prod"])
 def test_the_proxy_gets_the_environment_the_stacks_lambda_gets_with_the_key_itself(name, run_program):
     local = read_stack(name)
-    variables = proxy_variables(local, local.settings.public_model_id, api_key="local-key")
+    variables = proxy_variables(local, local.settings.effective_served_model_name, api_key="local-key")
 
     run = run_program(stack_file_config(name), stack=name)
     deployed = run.one(FUNCTION).inputs["environment"]["variables"]
