@@ -150,10 +150,12 @@ def test_without_adapters_the_role_reads_no_archive(cached_run):
 def test_the_proxy_may_invoke_the_endpoint_the_base_and_each_adapter_and_nothing_else(run):
     base, adapters = _components(run)
     (invoke,) = [s for s in _policy_of(run, "proxy-role") if "sagemaker:InvokeEndpoint" in s["Action"]]
+    endpoint = run.one(ENDPOINT).state
+    in_config_order = [adapters[adapter_component_name(endpoint["name"], name)] for name in ADAPTERS]
     assert invoke["Resource"] == [
-        run.one(ENDPOINT).state["arn"],
+        endpoint["arn"],
         base.state["inferenceComponentArn"],
-        *(c.state["inferenceComponentArn"] for c in adapters.values()),
+        *(c.state["inferenceComponentArn"] for c in in_config_order),
     ]
 
 
