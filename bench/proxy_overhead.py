@@ -108,6 +108,7 @@ def main() -> None:
     install_in_process_sagemaker(frames)
 
     from openai_proxy import aws
+    from openai_proxy.contract import OPENAI
     from openai_proxy.deadline import Deadline
     from openai_proxy.handler import handler
     from openai_proxy.openai_objects import ResponseMeta
@@ -139,7 +140,7 @@ def main() -> None:
     meta = ResponseMeta.new("chat", "bench-model")
 
     def core() -> None:
-        list(stream_openai_sse(payload, request, meta, Deadline(time.monotonic() + 60), dialect="openai"))
+        list(stream_openai_sse(payload, request, meta, Deadline(time.monotonic() + 60), dialect=OPENAI))
 
     devnull = open(os.devnull, "w")  # noqa: SIM115 - the log lines would swamp the figures
     real_stdout, sys.stdout = sys.stdout, devnull

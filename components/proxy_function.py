@@ -24,6 +24,7 @@ from openai_proxy.contract import (
     BUFFERED_DEADLINE_SECONDS,
     BUFFERED_HANDLER,
     ENV,
+    EXEC_WRAPPER_VARIABLE,
     GATEWAY_TIMEOUT_SECONDS,
     STREAMING_EXEC_WRAPPER,
     STREAMING_HANDLER,
@@ -262,7 +263,7 @@ class ProxyFunction(pulumi.ComponentResource):
             adapters=args.adapter_component_names,
         )
         if args.response_streaming:
-            variables[ENV.exec_wrapper] = EXEC_WRAPPER
+            variables[EXEC_WRAPPER_VARIABLE] = EXEC_WRAPPER
         function = aws.lambda_.Function(
             f"{name}-function",
             description="OpenAI-compatible API in front of a SageMaker endpoint",
@@ -323,7 +324,7 @@ def proxy_environment(
     (sagemaker_llm_local, which gives the key itself instead of its SSM parameter)."""
     variables: dict[str, pulumi.Input[str]] = {
         ENV.endpoint_name: endpoint_name,
-        ENV.served_model_name_alias: served_model_name,  # until the proxy reads ENV.served_model_name
+        ENV.served_model_name: served_model_name,
         ENV.dialect: dialect,
         ENV.max_output_tokens: str(max_output_tokens),
     }

@@ -36,8 +36,7 @@ def runtime_environment(runtime_url: str) -> dict[str, str]:
 
 
 def proxy_environment(endpoint: str, served_model_name: str, api_key: str) -> dict[str, str]:
-    # The alias until the proxy reads ENV.served_model_name.
-    return {ENV.endpoint_name: endpoint, ENV.served_model_name_alias: served_model_name, ENV.api_key: api_key}
+    return {ENV.endpoint_name: endpoint, ENV.served_model_name: served_model_name, ENV.api_key: api_key}
 
 
 def forget_cached_clients() -> None:

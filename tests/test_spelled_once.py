@@ -1,11 +1,18 @@
-"""What two parts agree on is written in one place: the vLLM version here, the proxy's contract below."""
+"""What two parts agree on is written in one place: the vLLM version, and the proxy's environment names
+(openai_proxy/contract.py, which components/, the local chain and bench/ import)."""
 
 from __future__ import annotations
 
+import io
 import re
 import subprocess
+import tokenize
+from pathlib import Path
+
+import pytest
 
 from components.image import VLLM_DLC_TAG, VLLM_VERSION
+from openai_proxy.contract import ENV
 from tests.pulumi_harness import ROOT
 
 SETUP = ROOT / "tests" / "engine" / "setup.sh"
@@ -28,6 +35,30 @@ def test_the_vllm_version_is_assigned_in_one_place():
     assert [path.relative_to(ROOT).as_posix() for path in sources if literal.search(path.read_text())] == [
         "components/image.py"
     ]
+
+
+CONTRACT = "proxy/openai_proxy/contract.py"
+SOURCE_SUFFIXES = {".py", ".sh", ".yml", ".yaml", ".toml", ".tpl", ".json", ""}  # "": bootstrap, .ci/run
+
+
+@pytest.mark.parametrize("name", ENV.names())
+def test_each_proxy_environment_name_is_spelled_in_the_contract_alone(name):
+    """Outside tests/, code names a proxy variable through contract.ENV; comments may still mention it."""
+    spelled = re.compile(rf"(?<![A-Za-z0-9_]){name}(?![A-Za-z0-9_])")
+    found = [
+        path.relative_to(ROOT).as_posix()
+        for path in _sources()
+        if path.suffix in SOURCE_SUFFIXES and spelled.search(_without_comments(path))
+    ]
+    assert found == [CONTRACT], found
+
+
+def _without_comments(path: Path) -> str:
+    text = path.read_text(errors="replace")
+    if path.suffix == ".py":
+        tokens = tokenize.generate_tokens(io.StringIO(text).readline)
+        return " ".join(token.string for token in tokens if token.type != tokenize.COMMENT)
+    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
 
 
 def _sources():

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from openai_proxy.container_errors import stream_failure_error
+from openai_proxy.contract import Dialect
 from openai_proxy.deadline import Deadline
 from openai_proxy.errors import no_answer_before_deadline
 from openai_proxy.generation import GenerationReport, read_generation
@@ -19,7 +20,7 @@ def collect_completion(
     meta: ResponseMeta,
     deadline: Deadline,
     *,
-    dialect: str,
+    dialect: Dialect,
     report: GenerationReport | None = None,
 ) -> dict:
     """A complete `chat.completion` or `text_completion`; ApiError if the model failed (container_errors)."""

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from openai_proxy import aws
 from openai_proxy.config import Settings
+from openai_proxy.contract import ENV
 from openai_proxy.errors import ApiError
 from openai_proxy.logs import log_event
 
@@ -56,7 +57,8 @@ def authorize(headers: Mapping[str, str], settings: Settings, deadline: Deadline
     if settings.auth_mode == "missing":
         raise ApiError(
             503,
-            "The proxy has no API key configured (set API_KEY_PARAMETER or API_KEY); it refuses all requests.",
+            f"The proxy has no API key configured (set {ENV.api_key_parameter} or {ENV.api_key}); "
+            "it refuses all requests.",
             code="proxy_not_configured",
             detail="no API key configured",
         )

@@ -41,8 +41,6 @@ class ProxyEnvironment:
     """With component hosting: the base inference component every invocation names."""
     adapters: str = "ADAPTERS"
     """A JSON object: public model name → the adapter's inference component (issue 16)."""
-    exec_wrapper: str = "AWS_LAMBDA_EXEC_WRAPPER"
-    """Lambda's own: with response streaming, the script that starts the proxy's runtime loop."""
 
     def names(self) -> tuple[str, ...]:
         return astuple(self)
@@ -50,9 +48,11 @@ class ProxyEnvironment:
 
 ENV = ProxyEnvironment()
 
-# The Lambda's entry points, and the wrapper (in this package, see `bootstrap`) that runs the streaming one.
+# The Lambda's entry points, and the wrapper (in this package, see `bootstrap`) that runs the streaming one:
+# Lambda's own variable names it (lambda_runtime.py).
 BUFFERED_HANDLER = "openai_proxy.handler.handler"
 STREAMING_HANDLER = "openai_proxy.handler.stream_handler"
+EXEC_WRAPPER_VARIABLE = "AWS_LAMBDA_EXEC_WRAPPER"
 STREAMING_EXEC_WRAPPER = "/var/task/openai_proxy/bootstrap"
 
 # Deadlines. The HTTP API cuts every integration at 30 s, not increasable (its integration timeout is
@@ -62,6 +62,11 @@ BUFFERED_DEADLINE_SECONDS = 28
 # A REST API integration that streams may take 15 min, Lambda's own maximum for a synchronous invocation:
 # the streaming function runs as long, and the proxy's deadline is then the function's remaining time.
 STREAMING_SECONDS = 900
+# API Gateway's clock starts first: a cold start's Init phase (up to 10 s) is not in the function's time
+# (https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html). So a streamed answer ends
+# this much earlier, for its last event ([DONE] or an error) to reach the client.
+STREAMING_HANDOFF_SECONDS = 10
+STREAMING_DEADLINE_SECONDS = STREAMING_SECONDS - STREAMING_HANDOFF_SECONDS
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ class Deadline:
 
     @classmethod
     def for_request(cls, deadline_seconds: float, context: object = None) -> Deadline:
-        """min(REQUEST_DEADLINE_SECONDS, the Lambda's remaining time) minus a margin, from now."""
+        """min(the configured deadline, the Lambda's remaining time) minus a margin, from now."""
         budget = deadline_seconds
         remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
         if callable(remaining_ms):

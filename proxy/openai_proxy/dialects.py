@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from openai_proxy.contract import Dialect
 from openai_proxy.validation import CompletionRequest, message_text
 
 # Stops the model from writing the user's next turn itself (text dialects, chat only).
@@ -14,9 +15,9 @@ MAX_CONTAINER_STOPS = 4  # TGI refuses more than 4 stop sequences by default
 _TGI_OVER_CONTEXT = re.compile(r"must be <= (\d+)\. Given: (\d+) `inputs` tokens")
 
 
-def container_request(request: CompletionRequest, dialect: str, served_model: str) -> dict[str, Any]:
+def container_request(request: CompletionRequest, dialect: Dialect, served_model: str) -> dict[str, Any]:
     """The JSON body sent to the endpoint's /invocations (always asking for a stream)."""
-    if dialect == "openai":
+    if dialect.openai:
         return openai_request(request, served_model)
     return text_generation_request(request, dialect)
 
@@ -63,7 +64,7 @@ def body_for_room_left(body: dict[str, Any], refusal: str) -> dict[str, Any] | N
     return None
 
 
-def text_generation_request(request: CompletionRequest, dialect: str) -> dict[str, Any]:
+def text_generation_request(request: CompletionRequest, dialect: Dialect) -> dict[str, Any]:
     """`{"inputs", "parameters", "stream"}` for LMI (DJL) and TGI text-generation containers."""
     # The container is told what fits; generation's StopTrimmer applies every stop anyway.
     stops = list(dict.fromkeys([*request.stop, TURN_STOP] if request.kind == "chat" else request.stop))
@@ -81,7 +82,7 @@ def text_generation_request(request: CompletionRequest, dialect: str) -> dict[st
     if request.top_p and request.top_p < 1:  # TGI requires 0 < top_p < 1
         parameters["top_p"] = request.top_p
     if stops:
-        parameters["stop_sequences" if dialect == "lmi" else "stop"] = stops
+        parameters[dialect.stop_parameter] = stops
     return {"inputs": rendered_prompt(request), "parameters": parameters, "stream": True}
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import re
+from collections.abc import Iterable
 
 _TYPES = {
     400: "invalid_request_error",
@@ -17,7 +17,10 @@ _TYPES = {
 
 
 class ApiError(Exception):
-    """An error the client sees as `{"error": {message, type, param, code}}` with an HTTP status."""
+    """An error the client sees as `{"error": {message, type, param, code}}` with an HTTP status and headers.
+
+    Complete when made: its headers (Retry-After, a 405's Allow) come with it, and nothing patches it later.
+    """
 
     def __init__(
         self,
@@ -27,6 +30,7 @@ class ApiError(Exception):
         code: str | None = None,
         param: str | None = None,
         retry_after: int | None = None,
+        allow: Iterable[str] = (),
         detail: str | None = None,
     ) -> None:
         super().__init__(message)
@@ -35,7 +39,15 @@ class ApiError(Exception):
         self.code = code
         self.param = param
         self.retry_after = retry_after
+        self.allow = tuple(allow)  # RFC 9110, 15.5.6: a 405 lists the methods the resource serves
         self.detail = detail  # for the log line only, never sent to the client
+
+    @property
+    def headers(self) -> dict[str, str]:
+        headers = {"retry-after": str(self.retry_after)} if self.retry_after else {}
+        if self.allow:
+            headers["allow"] = ", ".join(self.allow)
+        return headers
 
     @property
     def type(self) -> str:
@@ -43,6 +55,18 @@ class ApiError(Exception):
 
     def body(self) -> dict:
         return openai_error(self.message, self.type, self.param, self.code)
+
+    def naming(self, param: str) -> ApiError:
+        """The same error, naming the request parameter it is about."""
+        return ApiError(
+            self.status,
+            self.message,
+            code=self.code,
+            param=param,
+            retry_after=self.retry_after,
+            allow=self.allow,
+            detail=self.detail,
+        )
 
 
 class StreamFailure(Exception):
@@ -73,10 +97,6 @@ def openai_error(message: str, type_: str, param: str | None = None, code: str |
 
 def invalid_request(message: str, param: str | None = None, code: str | None = None) -> ApiError:
     return ApiError(400, message, param=param, code=code)
-
-
-def error_json(error: ApiError) -> str:
-    return json.dumps(error.body())
 
 
 _ARN = re.compile(r"arn:aws[\w-]*:[^\s'\"]*")

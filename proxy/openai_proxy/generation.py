@@ -12,6 +12,7 @@ import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from openai_proxy.contract import Dialect
 from openai_proxy.deadline import Deadline
 from openai_proxy.dialects import TURN_STOP, rendered_prompt
 from openai_proxy.errors import DeadlineReached, StreamFailure
@@ -85,7 +86,7 @@ class GenerationReport:
 def read_generation(
     parts: Iterable[bytes],
     request: CompletionRequest,
-    dialect: str,
+    dialect: Dialect,
     deadline: Deadline,
     report: GenerationReport,
 ) -> Iterator[Delta]:
@@ -94,7 +95,7 @@ def read_generation(
     Never raises for the container's doing: failures and cuts are recorded in `report`. A stream
     that ends without saying it is complete (a finish_reason, `[DONE]`, a whole answer) is a failure.
     """
-    shaping = _TextShaping(request) if dialect != "openai" else None
+    shaping = None if dialect.openai else _TextShaping(request)
     reader = StreamReader()
     feed, expired = reader.feed, deadline.expired  # looked up once: this loop runs per token
     try:

@@ -23,7 +23,7 @@ from openai_proxy.http_event import (
     request_id_of,
 )
 from openai_proxy.logs import log_request
-from openai_proxy.routes import PUBLIC, Call, Reply, resolve
+from openai_proxy.routes import Call, Reply, Route, resolve
 
 if TYPE_CHECKING:
     from openai_proxy.generation import GenerationReport
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 def handler(event: Any, context: Any = None) -> dict:
     """Answer one request; never raises: every failure becomes an OpenAI-shaped error."""
     exchange = Exchange(event, context)
-    reply = exchange.reply
+    reply = exchange.dispatch()
     # The HTTP API cannot stream: a streamed answer goes back as one text/event-stream body.
     try:
         body = reply.body if isinstance(reply.body, dict | bytes) else b"".join(reply.body)
@@ -60,6 +60,7 @@ def stream_handler(event: Any, context: Any = None) -> StreamingResponse:
     from openai_proxy.lambda_runtime import StreamingResponse
 
     exchange = Exchange(event, context)
+    exchange.dispatch()
     return StreamingResponse(
         exchange.reply.status,
         exchange.response_headers(),
@@ -69,7 +70,8 @@ def stream_handler(event: Any, context: Any = None) -> StreamingResponse:
 
 
 class Exchange:
-    """One request, dispatched at construction (routing, auth, validation, opening the model's stream).
+    """One request and its answer. Made from the event (the request id, the settings, the deadline);
+    `dispatch()` then routes, authorizes, validates and opens the model's stream, once.
 
     `reply.body` may still be an iterator of SSE chunks that generates the answer as it is consumed:
     the buffered `handler` joins it; a response-streaming runtime can write each chunk as it comes
@@ -78,33 +80,49 @@ class Exchange:
 
     def __init__(self, event: Any, context: Any = None) -> None:
         self.started = time.perf_counter()
+        self.event, self.context = event, context
         self.settings = load_settings()
-        deadline = Deadline.for_request(self.settings.deadline_seconds, context)
+        self.deadline = Deadline.for_request(self.settings.deadline_seconds, context)
         # The request id first: a request refused while its event is read (bad body) still names it.
         self.request = HttpRequest("", "", request_id=request_id_of(event, context))
-        self.route, self.call, self.error = None, None, None
+        self.route: Route | None = None
+        self.call: Call | None = None
+        self.error: ApiError | None = None
+        self.reply = Reply(500, {})  # until dispatched
         self.first_event_ms: float | None = None
+
+    def dispatch(self) -> Reply:
+        """Answer the request: its route's reply, or its failure as an OpenAI-shaped error; never raises."""
         try:
-            self.request = parse_event(event, context)
-            self.route, function, param = resolve(self.request.method, self.request.path)
-            self.call = Call(self.request, self.settings, deadline, param)
-            if self.route not in PUBLIC:
-                authorize(self.request.headers, self.settings, deadline)
-                if self.settings.problems:
-                    raise ApiError(
-                        503,
-                        "The proxy is misconfigured: " + "; ".join(self.settings.problems) + ".",
-                        code="proxy_not_configured",
-                        detail="; ".join(self.settings.problems),
-                    )
-            check_json_text(self.request.body)  # before any route can echo a field of it
-            self.reply = function(self.call)
-            if not isinstance(self.reply.body, dict | bytes):  # a stream: time its first event for the log
-                self.reply.body = self._noting_first_event(self.reply.body)
+            self.reply = self._answer()
         except ApiError as exc:
             self.reply = self._error_reply(exc)
         except Exception as exc:
             self.reply = self._error_reply(self._unexpected(exc))
+        return self.reply
+
+    def _answer(self) -> Reply:
+        self.request = parse_event(self.event, self.context)
+        self.route, param = resolve(self.request.method, self.request.path)
+        self.call = Call(self.request, self.settings, self.deadline, param)
+        if not self.route.public:
+            self._admit()
+        check_json_text(self.request.body)  # before any route can echo a field of it
+        reply = self.route.answer(self.call)
+        if not isinstance(reply.body, dict | bytes):  # a stream: time its first event for the log
+            reply.body = self._noting_first_event(reply.body)
+        return reply
+
+    def _admit(self) -> None:
+        """The caller's key, then the proxy's configuration: a stranger learns nothing of the latter."""
+        authorize(self.request.headers, self.settings, self.deadline)
+        if self.settings.problems:
+            raise ApiError(
+                503,
+                "The proxy is misconfigured: " + "; ".join(self.settings.problems) + ".",
+                code="proxy_not_configured",
+                detail="; ".join(self.settings.problems),
+            )
 
     @property
     def request_id(self) -> str:
@@ -152,10 +170,10 @@ class Exchange:
         log_request(
             request_id=self.request_id,
             method=self.request.method or None,
-            route=self.route,
+            route=self.route.pattern if self.route else None,
             status=self.reply.status,
             latency_ms=round((time.perf_counter() - self.started) * 1000, 1),
-            dialect=self.settings.dialect,
+            dialect=self.settings.dialect.name,
             stream=self.call.stream if self.call else None,
             prompt_tokens=usage.get("prompt_tokens"),
             completion_tokens=usage.get("completion_tokens"),
@@ -169,14 +187,14 @@ class Exchange:
 
     def _metric_fields(self, report: GenerationReport | None) -> dict[str, Any]:
         """What a generation route's line adds for the proxy's CloudWatch metrics; nothing on other routes."""
-        if self.route not in GENERATION_ROUTES:
+        if not (self.route and self.route.generates):
             return {}
         server_error = self.error is not None and self.error.status >= 500
         failed = self.reply.status >= 500 or server_error or bool(report and report.error)
         return {
             "with_metrics": True,
             "endpoint": self.settings.endpoint_name,
-            "model": self.settings.model_id,  # the proxy answers for this model only: one dimension value
+            "model": self.settings.served_model_name,  # the proxy answers for this model only: one dimension value
             "errors": int(failed),
             "deadline_cuts": int(bool(report and report.cut_at_deadline)),
             "time_to_first_token_ms": None if failed else self.first_event_ms,
@@ -196,28 +214,10 @@ class Exchange:
 
     def _error_reply(self, error: ApiError) -> Reply:
         self.error = error
-        if error.status >= 500 and error.code is None:
-            error.message = f"{error.message} (request id {self.request_id})"
-        headers = {"retry-after": str(error.retry_after)} if error.retry_after else {}
-        if error.status == 405:
-            headers["allow"] = ", ".join(allowed_methods(self.request.path))
-        return Reply(error.status, error.body(), headers=headers)
-
-
-def allowed_methods(path: str) -> list[str]:
-    """The methods the route table serves at `path`, for a 405's Allow header (RFC 9110, 15.5.6)."""
-    allowed = []
-    for method in HTTP_METHODS:
-        try:
-            resolve(method, path)
-        except ApiError:
-            continue
-        allowed.append(method)
-    return allowed
-
-
-HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-GENERATION_ROUTES = frozenset({"/v1/chat/completions", "/v1/completions"})  # the routes whose lines carry metrics
+        body = error.body()
+        if error.status >= 500 and error.code is None:  # a failure of ours: the id finds its log line
+            body["error"]["message"] = f"{error.message} (request id {self.request_id})"
+        return Reply(error.status, body, headers=error.headers)
 
 
 __all__ = ["Exchange", "handler", "stream_handler"]

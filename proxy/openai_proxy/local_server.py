@@ -412,7 +412,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings()
     print(
         f"openai-proxy listening on http://{host}:{port}/v1 "
-        f"(endpoint {settings.endpoint_name or '?'}, model {settings.model_id or '?'}, dialect {settings.dialect})",
+        f"(endpoint {settings.endpoint_name or '?'}, model {settings.served_model_name or '?'}, "
+        f"dialect {settings.dialect.name})",
         flush=True,
     )
     for problem in settings.problems:

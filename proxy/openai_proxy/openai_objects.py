@@ -109,9 +109,9 @@ def usage_chunk(meta: ResponseMeta, kind: str, usage_: dict) -> dict:
     }
 
 
-def model_object(model_id: str, created: int) -> dict:
-    return {"id": model_id, "object": "model", "created": created, "owned_by": "sagemaker"}
+def model_object(served_model_name: str, created: int) -> dict:
+    return {"id": served_model_name, "object": "model", "created": created, "owned_by": "sagemaker"}
 
 
-def model_list(model_id: str, created: int) -> dict:
-    return {"object": "list", "data": [model_object(model_id, created)]}
+def model_list(served_model_name: str, created: int) -> dict:
+    return {"object": "list", "data": [model_object(served_model_name, created)]}

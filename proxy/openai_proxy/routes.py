@@ -1,4 +1,5 @@
-"""The route table, in one place, and what each route does."""
+"""The route table, in one place, and what each route does: the contract's routes (contract.ROUTES), each
+answered by a function here."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from urllib.parse import unquote
 
+from openai_proxy import contract
 from openai_proxy.assemble import collect_completion
 from openai_proxy.config import Settings
 from openai_proxy.container_errors import CONTEXT_LENGTH_EXCEEDED, is_client_error, stream_failure_error
@@ -61,26 +63,26 @@ def health(call: Call) -> Reply:
     ok = not settings.problems
     body = {
         "status": "ok" if ok else "misconfigured",
-        "model": settings.model_id or None,
-        "dialect": settings.dialect,
+        "model": settings.served_model_name or None,
+        "dialect": settings.dialect.name,
         "problems": list(settings.problems),
     }
     return Reply(200 if ok else 503, body)
 
 
 def list_models(call: Call) -> Reply:
-    return Reply(200, model_list(call.settings.model_id, STARTED))
+    return Reply(200, model_list(call.settings.served_model_name, STARTED))
 
 
 def get_model(call: Call) -> Reply:
-    if call.path_param != call.settings.model_id:
+    if call.path_param != call.settings.served_model_name:
         raise ApiError(
             404,
             f"The model `{call.path_param[:200]}` does not exist or you do not have access to it.",
             param="model",
             code="model_not_found",
         )
-    return Reply(200, model_object(call.settings.model_id, STARTED))
+    return Reply(200, model_object(call.settings.served_model_name, STARTED))
 
 
 def chat_completions(call: Call) -> Reply:
@@ -94,7 +96,7 @@ def completions(call: Call) -> Reply:
 def _generate(call: Call, request: CompletionRequest) -> Reply:
     settings = call.settings
     call.stream, call.completion_request = request.stream, request
-    body = container_request(request, settings.dialect, settings.model_id)
+    body = container_request(request, settings.dialect, settings.served_model_name)
     open_body = partial(_open_payload, settings, call.deadline)
     open_parts = partial(_open_within_context, open_body, body, request)
     try:
@@ -103,7 +105,7 @@ def _generate(call: Call, request: CompletionRequest) -> Reply:
         if not (error.code == WAKING_CODE and request.stream and settings.response_streaming):
             raise
         parts = None  # a streamed chat can wait for a model scaled to zero: keep-alives until it answers
-    meta = ResponseMeta.new(request.kind, settings.model_id)
+    meta = ResponseMeta.new(request.kind, settings.served_model_name)
     report = call.report = GenerationReport()
     if parts is None:
         stream = partial(
@@ -155,37 +157,62 @@ def _open_within_context(
     except ApiError as error:
         if error.code != CONTEXT_LENGTH_EXCEEDED:
             raise
-        error.param = what
         retry = body_for_room_left(body, error.message) if request.max_tokens_is_ours else None
         if retry is None:
-            raise
+            raise error.naming(what) from None
     try:
         return open_body(retry)
     except ApiError as error:
         raise prompt_over_context(error, what) from None
 
 
-Route = Callable[[Call], Reply]
-
-ROUTES: dict[str, dict[str, Route]] = {
-    "/health": {"GET": health},
-    "/v1/models": {"GET": list_models},
-    "/v1/chat/completions": {"POST": chat_completions},
-    "/v1/completions": {"POST": completions},
-}
-MODEL_PREFIX = "/v1/models/"
-MODEL_ROUTE = {"GET": get_model}
-PUBLIC = frozenset({"/health"})  # no authentication
+Answer = Callable[[Call], Reply]
 
 
-def resolve(method: str, path: str) -> tuple[str, Route, str]:
-    """(route name for the log, function, path parameter); ApiError 404 or 405 otherwise."""
-    name, methods, param = path, ROUTES.get(path), ""
-    if methods is None and path.startswith(MODEL_PREFIX) and len(path) > len(MODEL_PREFIX):
-        name, methods, param = MODEL_PREFIX + "{id}", MODEL_ROUTE, unquote(path[len(MODEL_PREFIX) :])
-    if methods is None:
+@dataclass(frozen=True)
+class Route:
+    """A route of the table: what the resolver matches, the function that answers, who may call it."""
+
+    method: str
+    pattern: str
+    """The path; a final `{name}` takes the rest of it, slashes included, as the path parameter."""
+    answer: Answer
+    public: bool = False
+    """Served without the API key."""
+    generates: bool = False
+    """It asks the model: its log line carries the proxy's CloudWatch metrics."""
+
+    @classmethod
+    def serving(cls, route: contract.Route, answer: Answer, *, generates: bool = False) -> Route:
+        return cls(route.method, route.path, answer, route.public, generates)
+
+    def path_param(self, path: str) -> str | None:
+        """The path parameter when `path` is this route's ("" without a parameter), else None."""
+        prefix, brace, _ = self.pattern.partition("{")
+        if not brace:
+            return "" if path == self.pattern else None
+        if path.startswith(prefix) and len(path) > len(prefix):
+            return unquote(path[len(prefix) :])
+        return None
+
+
+ROUTES = (
+    Route.serving(contract.CHAT_COMPLETIONS, chat_completions, generates=True),
+    Route.serving(contract.COMPLETIONS, completions, generates=True),
+    Route.serving(contract.MODELS, list_models),
+    Route.serving(contract.MODEL, get_model),
+    Route.serving(contract.HEALTH, health),
+)
+
+
+def resolve(method: str, path: str) -> tuple[Route, str]:
+    """The route that serves `method` at `path`, and its path parameter; ApiError 404, or 405 with Allow."""
+    at_path = [(route, param) for route in ROUTES if (param := route.path_param(path)) is not None]
+    if not at_path:
         raise ApiError(404, f"Invalid URL ({method[:10]} {path[:200]})", code="unknown_url")
-    function = methods.get(method)
-    if function is None:
-        raise ApiError(405, f"Method {method[:10]} is not allowed on {name}; use {', '.join(methods)}.")
-    return name, function, param
+    for route, param in at_path:
+        if route.method == method:
+            return route, param
+    allowed = [route.method for route, _ in at_path]
+    pattern = at_path[0][0].pattern
+    raise ApiError(405, f"Method {method[:10]} is not allowed on {pattern}; use {', '.join(allowed)}.", allow=allowed)

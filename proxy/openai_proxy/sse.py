@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 from json.encoder import encode_basestring
 
 from openai_proxy.container_errors import stream_failure_error
+from openai_proxy.contract import Dialect
 from openai_proxy.deadline import Deadline
 from openai_proxy.errors import no_answer_before_deadline
 from openai_proxy.generation import GenerationReport, read_generation
@@ -54,7 +55,7 @@ def stream_openai_sse(
     meta: ResponseMeta,
     deadline: Deadline,
     *,
-    dialect: str,
+    dialect: Dialect,
     report: GenerationReport | None = None,
 ) -> Iterator[bytes]:
     """Yield `data: {...}\\n\\n` chunks exactly as OpenAI streams them, then `data: [DONE]`.

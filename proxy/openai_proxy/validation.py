@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from openai_proxy.config import Settings
+from openai_proxy.contract import Dialect
 from openai_proxy.errors import ApiError, invalid_request
 
 ROLES = ("system", "developer", "user", "assistant", "tool")
@@ -26,7 +27,7 @@ class CompletionRequest:
     kind: str
     stream: bool
     max_tokens: int
-    """The client's max_tokens cut to MAX_OUTPUT_TOKENS; without one, the cap (chat) or 16 (completions)."""
+    """The client's max_tokens cut to the proxy's cap; without one, the cap (chat) or 16 (completions)."""
     max_tokens_is_ours: bool = False
     """The proxy chose max_tokens (none from the client, or more than the cap): when it does not fit
     beside the prompt, the answer gets the room left instead of a refusal."""
@@ -101,7 +102,7 @@ def _check_model(data: dict, settings: Settings) -> None:
         return
     if not isinstance(model, str):
         raise invalid_request("'model' must be a string.", "model")
-    if model != settings.model_id:
+    if model != settings.served_model_name:
         raise ApiError(
             404,
             f"The model `{model[:200]}` does not exist or you do not have access to it.",
@@ -110,7 +111,7 @@ def _check_model(data: dict, settings: Settings) -> None:
         )
 
 
-def _messages(messages: Any, dialect: str) -> list[dict]:
+def _messages(messages: Any, dialect: Dialect) -> list[dict]:
     if messages is None:
         raise invalid_request("Missing required parameter: 'messages'.", "messages", "missing_required_parameter")
     if not isinstance(messages, list) or not messages:
@@ -118,13 +119,13 @@ def _messages(messages: Any, dialect: str) -> list[dict]:
     return [_message(m, f"messages[{i}]", dialect) for i, m in enumerate(messages)]
 
 
-def _message(message: Any, where: str, dialect: str) -> dict:
+def _message(message: Any, where: str, dialect: Dialect) -> dict:
     if not isinstance(message, dict):
         raise invalid_request(f"'{where}' must be an object.", where)
     role = message.get("role")
     if role not in ROLES:
         raise invalid_request(f"'{where}.role' must be one of {', '.join(ROLES)}.", f"{where}.role")
-    if dialect != "openai" and (role == "tool" or message.get("tool_calls")):
+    if not dialect.openai and (role == "tool" or message.get("tool_calls")):
         raise _unsupported(f"{where} (tool calls and tool results)", dialect, f"{where}.role")
     content = message.get("content")
     if content is None:
@@ -178,7 +179,7 @@ def _tool_calls(calls: Any, where: str) -> None:
             )
 
 
-def _content_parts(parts: list, where: str, dialect: str) -> None:
+def _content_parts(parts: list, where: str, dialect: Dialect) -> None:
     for j, part in enumerate(parts):
         here = f"{where}[{j}]"
         if not isinstance(part, dict) or not isinstance(part.get("type"), str):
@@ -186,7 +187,7 @@ def _content_parts(parts: list, where: str, dialect: str) -> None:
         if part["type"] == "text":
             if not isinstance(part.get("text"), str):
                 raise invalid_request(f"'{here}.text' must be a string.", f"{here}.text")
-        elif dialect != "openai":
+        elif not dialect.openai:
             raise _unsupported(f"'{part['type'][:40]}' content parts ({here})", dialect, f"{here}.type")
 
 
@@ -247,7 +248,7 @@ def _stop(stop: Any) -> tuple[str, ...]:
     return tuple(s for s in stop if s)
 
 
-def _openai_extras(data: dict, dialect: str, *, chat: bool) -> dict[str, Any]:
+def _openai_extras(data: dict, dialect: Dialect, *, chat: bool) -> dict[str, Any]:
     """Validate the fields only the openai dialect forwards; reject them (unless no-ops) elsewhere."""
     extras: dict[str, Any] = {}
     for name, check in (_CHAT_EXTRAS if chat else _TEXT_EXTRAS).items():
@@ -255,7 +256,7 @@ def _openai_extras(data: dict, dialect: str, *, chat: bool) -> dict[str, Any]:
         if value is None:
             continue
         value = check(value, name)
-        if dialect != "openai" and name not in TOOL_FIELDS:  # tools: see _tool_fields
+        if not dialect.openai and name not in TOOL_FIELDS:  # tools: see _tool_fields
             if value in _NO_OPS.get(name, ()):
                 continue
             raise _unsupported(f"'{name}'", dialect, name)
@@ -276,11 +277,11 @@ def _tool_fields(extras: dict[str, Any], settings: Settings) -> None:
     if not extras.get("tools"):  # absent or []: nothing to call (vLLM refuses an empty list)
         if choice not in (None, "none", "auto"):
             raise invalid_request("'tool_choice' is only allowed when 'tools' are specified.", "tool_choice")
-    elif settings.dialect == "openai" and settings.tool_call_parser:
+    elif settings.dialect.openai and settings.tool_call_parser:
         return
     elif choice not in (None, "none", "auto"):
         wanted = "'required'" if choice == "required" else f"function {choice['function']['name'][:64]!r}"
-        if settings.dialect != "openai":
+        if not settings.dialect.openai:
             raise _unsupported(f"tool_choice {wanted}", settings.dialect, "tool_choice")
         raise invalid_request(
             f"tool_choice {wanted} needs the model's tool calls parsed, and this deployment has no tool-call "
@@ -292,9 +293,9 @@ def _tool_fields(extras: dict[str, Any], settings: Settings) -> None:
         extras.pop(name, None)
 
 
-def _unsupported(what: str, dialect: str, param: str) -> ApiError:
+def _unsupported(what: str, dialect: Dialect, param: str) -> ApiError:
     return invalid_request(
-        f"{what} is not supported by this model's backend (dialect {dialect!r}): it generates plain text only.",
+        f"{what} is not supported by this model's backend (dialect {dialect.name!r}): it generates plain text only.",
         param,
         "unsupported_parameter",
     )

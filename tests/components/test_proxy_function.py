@@ -16,19 +16,23 @@ from components.proxy_function import (
     check_reserved_concurrency,
     package_files,
     proxy_archive,
+    proxy_environment,
 )
+from openai_proxy.config import load_settings
+from openai_proxy.contract import BUFFERED_DEADLINE_SECONDS, STREAMING_DEADLINE_SECONDS
 
 FUNCTION = "aws:lambda/function:Function"
 PARAMETER = "aws:ssm/parameter:Parameter"
 PROXY_CONTRACT = {
     "SAGEMAKER_ENDPOINT_NAME",
-    "MODEL_ID",
+    "SERVED_MODEL_NAME",
     "BACKEND_DIALECT",
     "API_KEY_PARAMETER",
     "MAX_OUTPUT_TOKENS",
     "REQUEST_DEADLINE_SECONDS",
 }
-API_ONLY = {"uiEnabled": False, "apiStreaming": False}  # the buffered handler; streaming: test_proxy_function_streaming.py
+# The buffered handler; streaming: test_proxy_function_streaming.py
+API_ONLY = {"uiEnabled": False, "apiStreaming": False}
 
 
 @pytest.fixture
@@ -44,7 +48,7 @@ def test_lambda_environment_is_the_proxy_contract(run):
     env = _env(run)
     assert set(env) == PROXY_CONTRACT
     assert env["SAGEMAKER_ENDPOINT_NAME"] == run.outputs["endpointName"]
-    assert env["MODEL_ID"] == "distilgpt2"
+    assert env["SERVED_MODEL_NAME"] == "distilgpt2"
     assert env["BACKEND_DIALECT"] == "openai"
     assert env["API_KEY_PARAMETER"] == run.one(PARAMETER).inputs["name"]
     assert env["MAX_OUTPUT_TOKENS"] == "512"
@@ -58,6 +62,26 @@ def test_the_proxy_accepts_the_environment_it_is_given(run):
     settings = load_settings(_env(run))
     assert settings.problems == ()
     assert settings.auth_mode == "ssm"
+
+
+def test_the_environment_is_a_pure_function_of_values_the_proxy_reads_back():
+    values = {
+        "endpoint_name": "ep",
+        "served_model_name": "house/model",
+        "dialect": "tgi",
+        "max_output_tokens": 77,
+        "api_key_parameter": "/stack/proxy/api-key",
+        "chat_stop_sequences": ("\nUser:",),
+        "inference_component_name": "ep-base",
+    }
+    buffered = load_settings(proxy_environment(**values))
+    assert buffered.problems == ()
+    assert (buffered.endpoint_name, buffered.served_model_name, buffered.dialect.name) == ("ep", "house/model", "tgi")
+    assert (buffered.max_output_tokens, buffered.api_key_parameter) == (77, "/stack/proxy/api-key")
+    assert (buffered.chat_stop_sequences, buffered.inference_component_name) == (("\nUser:",), "ep-base")
+    assert (buffered.response_streaming, buffered.deadline_seconds) == (False, BUFFERED_DEADLINE_SECONDS)
+    streaming = load_settings(proxy_environment(**values, response_streaming=True))
+    assert (streaming.response_streaming, streaming.deadline_seconds) == (True, STREAMING_DEADLINE_SECONDS)
 
 
 def test_lambda_runs_the_proxy_handler_on_arm64_with_a_current_python(run):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from openai_proxy.config import STOP_SEQUENCES_ENV, load_settings
+from openai_proxy.config import load_settings
+from openai_proxy.contract import ENV
 from openai_proxy.handler import handler
 from tests.fakes.sagemaker_runtime import StreamReply, tgi_token_sse, vllm_chat_sse
 from tests.proxy.events import api_event, body_of, chat, sse_events, streamed_text
@@ -17,7 +18,7 @@ def post(body: dict, path: str = "/v1/chat/completions") -> dict:
 
 
 def test_openai_dialect_sends_the_deployments_stops_with_the_clients(proxy_env, monkeypatch):
-    monkeypatch.setenv(STOP_SEQUENCES_ENV, '["\\nUser:", "###"]')
+    monkeypatch.setenv(ENV.stop_sequences, '["\\nUser:", "###"]')
 
     assert post(chat())["statusCode"] == 200
     assert proxy_env.requests[-1].json["stop"] == [TURN, "###"]
@@ -27,13 +28,13 @@ def test_openai_dialect_sends_the_deployments_stops_with_the_clients(proxy_env, 
 
 
 def test_the_clients_limit_of_four_is_checked_on_its_own_list(proxy_env, monkeypatch):
-    monkeypatch.setenv(STOP_SEQUENCES_ENV, '["\\nUser:"]')
+    monkeypatch.setenv(ENV.stop_sequences, '["\\nUser:"]')
     error = body_of(post(chat(stop=["a", "b", "c", "d", "e"])))["error"]
     assert error["param"] == "stop"
 
 
 def test_completions_get_no_chat_stops(proxy_env, monkeypatch):
-    monkeypatch.setenv(STOP_SEQUENCES_ENV, '["\\nUser:"]')
+    monkeypatch.setenv(ENV.stop_sequences, '["\\nUser:"]')
     assert post({"prompt": "Once"}, "/v1/completions")["statusCode"] == 200
     assert "stop" not in proxy_env.requests[-1].json
 
@@ -42,7 +43,7 @@ def test_completions_get_no_chat_stops(proxy_env, monkeypatch):
 def test_the_model_stops_at_the_next_turn(proxy_env, monkeypatch, stream):
     # What the dev stack's distilgpt2 does: it writes the user's next turn itself. vLLM honours the
     # stop it is sent; here the fake plays a vLLM that stopped there.
-    monkeypatch.setenv(STOP_SEQUENCES_ENV, '["\\nUser:"]')
+    monkeypatch.setenv(ENV.stop_sequences, '["\\nUser:"]')
     proxy_env.script(StreamReply([vllm_chat_sse(["Fine,", " thanks."])]))
     response = post(chat(stream=stream))
     text = streamed_text(sse_events(response)) if stream else body_of(response)["choices"][0]["message"]["content"]
@@ -53,7 +54,7 @@ def test_the_model_stops_at_the_next_turn(proxy_env, monkeypatch, stream):
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
 def test_text_dialects_trim_at_the_deployments_stops(proxy_env, monkeypatch, stream):
     monkeypatch.setenv("BACKEND_DIALECT", "tgi")
-    monkeypatch.setenv(STOP_SEQUENCES_ENV, '["\\nHuman:"]')
+    monkeypatch.setenv(ENV.stop_sequences, '["\\nHuman:"]')
     # A container that streams past the stop (it may not have been told: TGI takes four).
     proxy_env.script(StreamReply([tgi_token_sse(["Fine.", "\nHu", "man:", " and", " more"])]))
 
@@ -66,14 +67,14 @@ def test_text_dialects_trim_at_the_deployments_stops(proxy_env, monkeypatch, str
 
 @pytest.mark.parametrize("raw", ["\\nUser:", '"\\nUser:"', '["ok", 3]', '[""]', "{}"])
 def test_a_bad_value_is_a_settings_problem_shown_by_health(proxy_env, monkeypatch, raw):
-    monkeypatch.setenv(STOP_SEQUENCES_ENV, raw)
-    assert any(STOP_SEQUENCES_ENV in problem for problem in load_settings().problems)
+    monkeypatch.setenv(ENV.stop_sequences, raw)
+    assert any(ENV.stop_sequences in problem for problem in load_settings().problems)
     health = handler(api_event("GET", "/health", key=None))
     assert health["statusCode"] == 503
-    assert any(STOP_SEQUENCES_ENV in problem for problem in body_of(health)["problems"])
+    assert any(ENV.stop_sequences in problem for problem in body_of(health)["problems"])
     assert body_of(post(chat()))["error"]["code"] == "proxy_not_configured"
 
 
 def test_an_empty_value_adds_nothing():
-    assert load_settings({STOP_SEQUENCES_ENV: "", "SAGEMAKER_ENDPOINT_NAME": "e"}).chat_stop_sequences == ()
-    assert load_settings({STOP_SEQUENCES_ENV: "[]", "SAGEMAKER_ENDPOINT_NAME": "e"}).chat_stop_sequences == ()
+    assert load_settings({ENV.stop_sequences: "", "SAGEMAKER_ENDPOINT_NAME": "e"}).chat_stop_sequences == ()
+    assert load_settings({ENV.stop_sequences: "[]", "SAGEMAKER_ENDPOINT_NAME": "e"}).chat_stop_sequences == ()

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from openai_proxy import sse, stream_reader
+from openai_proxy.contract import OPENAI
 from openai_proxy.deadline import Deadline
 from openai_proxy.openai_objects import ResponseMeta, chat_chunk, text_chunk
 from openai_proxy.stream_reader import StreamReader, parse_stream_event
@@ -150,7 +151,7 @@ def test_a_streamed_answer_with_fast_chunks_equals_one_without(monkeypatch_modul
 
     def stream() -> bytes:
         deadline = Deadline(time.monotonic() + 60)
-        return b"".join(sse.stream_openai_sse([data], request, meta, deadline, dialect="openai"))
+        return b"".join(sse.stream_openai_sse([data], request, meta, deadline, dialect=OPENAI))
 
     fast = stream()
     with monkeypatch_module.context() as patch:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import replace
 
 import pytest
 
 from openai_proxy.config import MAX_BODY_BYTES
+from openai_proxy.contract import ROUTES as CONTRACT_ROUTES
 from openai_proxy.handler import handler
 from tests.proxy.events import API_KEY, MODEL_ID, api_event, body_of, chat
 
@@ -37,7 +39,7 @@ def test_model_by_id_and_unknown_model(proxy_env):
 
 
 def test_model_id_with_a_slash_is_found(proxy_env, monkeypatch):
-    monkeypatch.setenv("MODEL_ID", "meta-llama/Llama-3.1-8B-Instruct")
+    monkeypatch.setenv("SERVED_MODEL_NAME", "meta-llama/Llama-3.1-8B-Instruct")
     response = handler(api_event("GET", "/v1/models/meta-llama%2FLlama-3.1-8B-Instruct"))
     assert body_of(response)["id"] == "meta-llama/Llama-3.1-8B-Instruct"
     response = handler(api_event("GET", "/v1/models/meta-llama/Llama-3.1-8B-Instruct"))
@@ -167,7 +169,8 @@ def test_unexpected_failure_is_500_naming_the_request_id(proxy_env, monkeypatch)
     def explode(call):
         raise RuntimeError("arn:aws:sagemaker:us-east-1:123456789012:endpoint/secret")
 
-    monkeypatch.setitem(routes.ROUTES["/v1/models"], "GET", explode)
+    exploding = [replace(r, answer=explode) if r.pattern == "/v1/models" else r for r in routes.ROUTES]
+    monkeypatch.setattr(routes, "ROUTES", tuple(exploding))
     error = assert_openai_error(handler(api_event("GET", "/v1/models")), 500)
     assert "req-1" in error["message"]
     assert "arn:" not in error["message"]
@@ -179,3 +182,20 @@ def test_base64_event_from_api_gateway_with_binary_content_type(proxy_env):
     event = api_event("POST", "/v1/chat/completions", headers={"content-type": "application/octet-stream"})
     event["body"], event["isBase64Encoded"] = base64.b64encode(raw).decode(), True
     assert handler(event)["statusCode"] == 200
+
+
+def test_the_proxy_serves_the_contract_s_routes_and_no_other():
+    from openai_proxy import contract, routes
+
+    served = {(route.method, route.pattern, route.public) for route in routes.ROUTES}
+    assert served == {(route.method, route.path, route.public) for route in contract.ROUTES}
+
+
+@pytest.mark.parametrize("route", CONTRACT_ROUTES, ids=lambda route: route.key)
+def test_each_route_is_found_and_its_method_is_the_allow_of_any_other(proxy_env, route):
+    path = route.path.replace("{model}", MODEL_ID)
+    answered = handler(api_event(route.method, path, {} if route.method == "POST" else None, key=None))
+    assert answered["statusCode"] == (200 if route.public else 401)  # found; a key asked of all but public ones
+    refused = handler(api_event("DELETE", path))
+    assert refused["statusCode"] == 405
+    assert refused["headers"]["allow"] == route.method

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from openai_proxy import routes
-from openai_proxy.config import STREAMING_DEADLINE_SECONDS, load_settings
-from openai_proxy.contract import STREAMING_SECONDS
+from openai_proxy.config import load_settings
+from openai_proxy.contract import STREAMING_DEADLINE_SECONDS, STREAMING_SECONDS
 from openai_proxy.handler import Exchange, stream_handler
 from openai_proxy.lambda_runtime import StreamingResponse
 from tests.fakes.sagemaker_runtime import ErrorReply, StreamReply, one_part_per_line, vllm_chat_sse
@@ -102,10 +102,10 @@ def test_streaming_mode_takes_the_lambda_s_remaining_time_as_its_deadline(proxy_
     monkeypatch.setenv("RESPONSE_STREAMING", "true")
     assert load_settings().deadline_seconds == STREAMING_DEADLINE_SECONDS == 890
     exchange = Exchange(api_event("GET", "/v1/models"), Context(remaining_ms=600_000))
-    assert 599 < exchange.call.deadline.remaining() <= 599.5
+    assert 599 < exchange.deadline.remaining() <= 599.5
     monkeypatch.delenv("RESPONSE_STREAMING")
     exchange = Exchange(api_event("GET", "/v1/models"), Context(remaining_ms=600_000))
-    assert exchange.call.deadline.remaining() <= 28  # buffered: the HTTP API's 30 s still rules
+    assert exchange.deadline.remaining() <= 28  # buffered: the HTTP API's 30 s still rules
 
 
 def test_a_stream_ends_ten_seconds_before_the_gateway_and_the_function_stop_it(proxy_env, monkeypatch):
@@ -116,7 +116,7 @@ def test_a_stream_ends_ten_seconds_before_the_gateway_and_the_function_stop_it(p
 
     exchange = Exchange(api_event("GET", "/v1/models"), Context(remaining_ms=STREAMING_SECONDS * 1000))
 
-    assert STREAMING_SECONDS - exchange.call.deadline.remaining() >= 10
+    assert STREAMING_SECONDS - exchange.deadline.remaining() >= 10
 
 
 def test_response_streaming_must_be_a_boolean(proxy_env, monkeypatch):

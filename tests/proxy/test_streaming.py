@@ -260,6 +260,7 @@ def test_streaming_core_yields_each_event_as_its_part_arrives(proxy_env):
     proxy_env.script(held)
 
     exchange = Exchange(api_event("POST", "/v1/chat/completions", chat(stream=True)))
+    exchange.dispatch()
     chunks = exchange.body_chunks()
     first, second = next(chunks), next(chunks)
 
