@@ -11,17 +11,20 @@ from typing import TYPE_CHECKING
 
 import pulumi
 
+from openai_proxy import contract
+
 if TYPE_CHECKING:
     from components.settings import Settings
 
-ROUTES = (
-    "POST /v1/chat/completions",
-    "POST /v1/completions",
-    "GET /v1/models",
-    # Greedy: Hugging Face ids have a slash (GET /v1/models/Qwen/Qwen2.5-1.5B-Instruct).
-    "GET /v1/models/{model+}",
-    "GET /health",
-)
+
+def gateway_route_key(route: contract.Route) -> str:
+    """`GET /v1/models/{model}` → `GET /v1/models/{model+}`: the proxy's final `{name}` takes the rest of the
+    path, slashes included (Hugging Face ids have one), which is API Gateway's greedy path variable."""
+    return route.key.replace("}", "+}")
+
+
+# What the gateway routes to the function: the proxy's routes (openai_proxy/contract.py), in API Gateway's syntax.
+ROUTES = tuple(gateway_route_key(route) for route in contract.ROUTES)
 
 
 @dataclass(frozen=True, kw_only=True)

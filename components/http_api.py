@@ -8,9 +8,10 @@ import pulumi
 import pulumi_aws as aws
 
 from components.api_spec import ROUTES, ApiEndpoints, ChatApiArgs, route_slug
+from openai_proxy.contract import GATEWAY_TIMEOUT_SECONDS
 
 # API Gateway's ceiling for an HTTP API integration; it cannot be raised.
-INTEGRATION_TIMEOUT_MS = 30_000
+INTEGRATION_TIMEOUT_MS = GATEWAY_TIMEOUT_SECONDS * 1000
 # One JSON object per request; no headers, so no Authorization value ever reaches the logs.
 ACCESS_LOG_FORMAT = json.dumps(
     {
