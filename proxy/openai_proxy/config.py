@@ -33,12 +33,23 @@ class Settings:
     max_output_tokens: int
     deadline_seconds: float
     response_streaming: bool = False
-    inference_component_name: str = ""  # with scaleToZero: the component to invoke on the endpoint
+    inference_component_name: str = ""  # with component hosting: the base model's component on the endpoint
+    adapters: Mapping[str, str] = field(default_factory=dict)
+    """Public model name of each LoRA adapter → the adapter inference component that serves it."""
     tool_call_parser: str = ""
     """The container parses tool calls (vLLM --tool-call-parser); empty: tools are not forwarded."""
     chat_stop_sequences: tuple[str, ...] = ()
     """Stops added to every chat request (a base model's chat template), besides the client's."""
     problems: tuple[str, ...] = field(default=())
+
+    @property
+    def served_model_names(self) -> tuple[str, ...]:
+        """Every model the API serves: the base model, then each adapter."""
+        return (self.served_model_name, *self.adapters)
+
+    def component_for(self, model: str) -> str:
+        """The inference component to invoke for `model` (an adapter's, else the base's; "" for none)."""
+        return self.adapters.get(model, self.inference_component_name)
 
     @property
     def auth_mode(self) -> str:
@@ -79,6 +90,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     # Either way the Lambda's remaining time caps it (deadline.Deadline.for_request).
     default_deadline = STREAMING_DEADLINE_SECONDS if streaming else BUFFERED_DEADLINE_SECONDS
     deadline = _positive(env, ENV.deadline_seconds, default_deadline, float, problems)
+    component = env.get(ENV.inference_component_name, "").strip()
+    adapters = _adapters(env.get(ENV.adapters, ""), served or endpoint, component, problems)
     return Settings(
         tool_call_parser=env.get(ENV.tool_call_parser, "").strip(),
         chat_stop_sequences=_stop_sequences(env.get(ENV.stop_sequences, ""), problems),
@@ -91,7 +104,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         max_output_tokens=int(max_tokens),
         deadline_seconds=float(deadline),
         response_streaming=streaming,
-        inference_component_name=env.get(ENV.inference_component_name, "").strip(),
+        inference_component_name=component,
+        adapters=adapters,
         problems=tuple(problems),
     )
 
@@ -114,6 +128,24 @@ def _positive(env: Mapping[str, str], name: str, default: float, kind: type, pro
     if not 0 < value < 10**9:
         problems.append(f"{name} must be a positive {'integer' if kind is int else 'number'}, not {raw!r}")
         return default
+    return value
+
+
+def _adapters(raw: str, base: str, component: str, problems: list[str]) -> dict[str, str]:
+    if not raw.strip():
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict) or not all(isinstance(v, str) and k and v for k, v in value.items()):
+        problems.append(f"{ENV.adapters} must be a JSON object of model name → inference component, not {raw[:100]!r}")
+        return {}
+    if base in value:
+        problems.append(f"{ENV.adapters} names the base model {base!r} as an adapter")
+        return {}
+    if not component:  # the base is a component too, and SageMaker wants it named on every call
+        problems.append(f"{ENV.adapters} needs {ENV.inference_component_name}, the base model's inference component")
     return value
 
 

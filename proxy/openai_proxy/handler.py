@@ -194,11 +194,16 @@ class Exchange:
         return {
             "with_metrics": True,
             "endpoint": self.settings.endpoint_name,
-            "model": self.settings.served_model_name,  # the proxy answers for this model only: one dimension value
+            # One of the models the API serves (validation refused any other): a bounded dimension.
+            "model": self._model(),
             "errors": int(failed),
             "deadline_cuts": int(bool(report and report.cut_at_deadline)),
             "time_to_first_token_ms": None if failed else self.first_event_ms,
         }
+
+    def _model(self) -> str:
+        request = self.call.completion_request if self.call else None
+        return request.model if request and request.model else self.settings.served_model_name
 
     def _noting_first_event(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
         for chunk in chunks:

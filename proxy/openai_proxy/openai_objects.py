@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,5 +114,5 @@ def model_object(served_model_name: str, created: int) -> dict:
     return {"id": served_model_name, "object": "model", "created": created, "owned_by": "sagemaker"}
 
 
-def model_list(served_model_name: str, created: int) -> dict:
-    return {"object": "list", "data": [model_object(served_model_name, created)]}
+def model_list(served_model_names: Sequence[str], created: int) -> dict:
+    return {"object": "list", "data": [model_object(name, created) for name in served_model_names]}

@@ -71,18 +71,18 @@ def health(call: Call) -> Reply:
 
 
 def list_models(call: Call) -> Reply:
-    return Reply(200, model_list(call.settings.served_model_name, STARTED))
+    return Reply(200, model_list(call.settings.served_model_names, STARTED))
 
 
 def get_model(call: Call) -> Reply:
-    if call.path_param != call.settings.served_model_name:
+    if call.path_param not in call.settings.served_model_names:
         raise ApiError(
             404,
             f"The model `{call.path_param[:200]}` does not exist or you do not have access to it.",
             param="model",
             code="model_not_found",
         )
-    return Reply(200, model_object(call.settings.served_model_name, STARTED))
+    return Reply(200, model_object(call.path_param, STARTED))
 
 
 def chat_completions(call: Call) -> Reply:
@@ -96,8 +96,10 @@ def completions(call: Call) -> Reply:
 def _generate(call: Call, request: CompletionRequest) -> Reply:
     settings = call.settings
     call.stream, call.completion_request = request.stream, request
-    body = container_request(request, settings.dialect, settings.served_model_name)
-    open_body = partial(_open_payload, settings, call.deadline)
+    # An adapter's request goes to its own component (SageMaker then names the adapter to vLLM in a header),
+    # and its answer carries the adapter's public name, whatever name vLLM knows it by.
+    body = container_request(request, settings.dialect, request.model)
+    open_body = partial(_open_payload, settings.endpoint_name, settings.component_for(request.model), call.deadline)
     open_parts = partial(_open_within_context, open_body, body, request)
     try:
         parts = open_parts()  # failures here get a status
@@ -105,7 +107,7 @@ def _generate(call: Call, request: CompletionRequest) -> Reply:
         if not (error.code == WAKING_CODE and request.stream and settings.response_streaming):
             raise
         parts = None  # a streamed chat can wait for a model scaled to zero: keep-alives until it answers
-    meta = ResponseMeta.new(request.kind, settings.served_model_name)
+    meta = ResponseMeta.new(request.kind, request.model)
     report = call.report = GenerationReport()
     if parts is None:
         stream = partial(
@@ -142,8 +144,8 @@ def _chained(first: bytes | None, rest: Iterator[bytes]) -> Iterator[bytes]:
     yield from rest
 
 
-def _open_payload(settings: Settings, deadline: Deadline, body: dict) -> PayloadStream:
-    return open_payload_stream(settings.endpoint_name, body, deadline, settings.inference_component_name)
+def _open_payload(endpoint_name: str, component_name: str, deadline: Deadline, body: dict) -> PayloadStream:
+    return open_payload_stream(endpoint_name, body, deadline, component_name)
 
 
 def _open_within_context(

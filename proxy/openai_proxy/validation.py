@@ -28,6 +28,8 @@ class CompletionRequest:
     stream: bool
     max_tokens: int
     """The client's max_tokens cut to the proxy's cap; without one, the cap (chat) or 16 (completions)."""
+    model: str = ""
+    """The model asked for: the base model's public name or an adapter's (never one the API does not serve)."""
     max_tokens_is_ours: bool = False
     """The proxy chose max_tokens (none from the client, or more than the cap): when it does not fit
     beside the prompt, the answer gets the room left instead of a refusal."""
@@ -61,18 +63,18 @@ def parse_json_body(body: bytes) -> dict:
 
 
 def validate_chat(data: dict, settings: Settings) -> CompletionRequest:
-    _check_model(data, settings)
+    model = _check_model(data, settings)
     messages = _messages(data.get("messages"), settings.dialect)
     extras = _openai_extras(data, settings.dialect, chat=True)
     _tool_fields(extras, settings)
     sampling = _sampling(data, settings, settings.max_output_tokens)
     # The deployment's own stops (a base model's chat template) come on top of the client's four.
     sampling["stop"] = tuple(dict.fromkeys(sampling["stop"] + settings.chat_stop_sequences))
-    return CompletionRequest(kind="chat", messages=messages, extras=extras, **sampling)
+    return CompletionRequest(kind="chat", model=model, messages=messages, extras=extras, **sampling)
 
 
 def validate_completion(data: dict, settings: Settings) -> CompletionRequest:
-    _check_model(data, settings)
+    model = _check_model(data, settings)
     prompt = data.get("prompt")
     if isinstance(prompt, list) and len(prompt) == 1:
         prompt = prompt[0]
@@ -84,7 +86,7 @@ def validate_completion(data: dict, settings: Settings) -> CompletionRequest:
     echo = data.get("echo")
     echo = False if echo is None else _boolean(echo, "echo")
     sampling = _sampling(data, settings, min(COMPLETIONS_DEFAULT_MAX_TOKENS, settings.max_output_tokens))
-    return CompletionRequest(kind="text", prompt=prompt, echo=echo, extras=extras, **sampling)
+    return CompletionRequest(kind="text", model=model, prompt=prompt, echo=echo, extras=extras, **sampling)
 
 
 def message_text(content: Any) -> str:
@@ -96,19 +98,21 @@ def message_text(content: Any) -> str:
     return ""
 
 
-def _check_model(data: dict, settings: Settings) -> None:
+def _check_model(data: dict, settings: Settings) -> str:
+    """The model the request is for: one the API serves (the base model when it names none)."""
     model = data.get("model")
     if model in (None, ""):
-        return
+        return settings.served_model_name
     if not isinstance(model, str):
         raise invalid_request("'model' must be a string.", "model")
-    if model != settings.served_model_name:
+    if model not in settings.served_model_names:
         raise ApiError(
             404,
             f"The model `{model[:200]}` does not exist or you do not have access to it.",
             param="model",
             code="model_not_found",
         )
+    return model
 
 
 def _messages(messages: Any, dialect: Dialect) -> list[dict]:
