@@ -373,12 +373,15 @@ def endpoint_checks(
 # --- stack outputs and the command line ----------------------------------------------------------
 
 
-def stack_outputs(stack: str, without_cli: str = "or pass --url/--key (--name) instead") -> dict[str, Any]:
-    """The stack's outputs, secrets included, from the Pulumi CLI; `without_cli` says what to do without it."""
+def stack_outputs(
+    stack: str, *, secrets: bool = False, without_cli: str = "or pass --url/--key (--name) instead"
+) -> dict[str, Any]:
+    """The stack's outputs from the Pulumi CLI, `secrets` decrypted only when asked for (the API key: `smoke api`);
+    `without_cli` says what to do without the CLI."""
     pulumi = shutil.which("pulumi")
     if pulumi is None:
         raise SmokeError(f"--stack needs the Pulumi CLI on PATH; install it, {without_cli}")
-    command = [pulumi, "stack", "output", "--json", "--show-secrets", "--stack", stack]
+    command = [pulumi, "stack", "output", "--json", *(["--show-secrets"] if secrets else []), "--stack", stack]
     result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603 - fixed argv
     if result.returncode != 0:
         raise SmokeError(f"pulumi stack output failed for stack {stack!r}: {_one_line(result.stderr, 300)}")
@@ -404,7 +407,9 @@ def stack_status(stack: str, region: str | None) -> int:
 
     try:
         print(f"smoke status: reading stack {stack}'s outputs…", file=sys.stderr)
-        return status.run(stack_outputs(stack, "and log in to the stack's backend (`pulumi login`)"), region)
+        return status.run(
+            stack_outputs(stack, without_cli="and log in to the stack's backend (`pulumi login`)"), region
+        )
     except (SmokeError, status.StatusError) as error:
         print(f"smoke: {error}", file=sys.stderr)
         return 2
@@ -450,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "api":
             url, key, model = args.url, args.key, args.model
             if args.stack:
-                outputs = stack_outputs(args.stack)
+                outputs = stack_outputs(args.stack, secrets=True)  # the API key
                 url = url or _from_stack(outputs, "apiUrl", args.stack)
                 key = key or _from_stack(outputs, "apiKey", args.stack)
                 model = model or outputs.get("modelId")

@@ -180,6 +180,26 @@ def test_stack_outputs_give_the_url_key_and_model(local_api, tmp_path, monkeypat
     assert f"API {local_api}" in out
 
 
+@pytest.mark.parametrize(("command", "decrypts"), [("api", True), ("endpoint", False), ("status", False)])
+def test_only_smoke_api_asks_pulumi_to_decrypt_the_stack_s_secrets(tmp_path, monkeypatch, command, decrypts):
+    # Only the API key is a secret smoke needs; the rest works with read access to the state alone (no KMS key or
+    # passphrase), and keeps the secrets out of the process.
+    calls = tmp_path / "calls"
+    outputs = {"apiUrl": "http://127.0.0.1:9/v1", "apiKey": "[secret]", "endpointName": ENDPOINT, "modelId": MODEL_ID}
+    fake_cli = tmp_path / "pulumi"
+    fake_cli.write_text(f"#!/bin/sh\necho \"$*\" >> {calls}\ncat <<'JSON'\n{json.dumps(outputs)}\nJSON\n")
+    fake_cli.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    for name, value in {"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_MAX_ATTEMPTS": "1"}.items():
+        monkeypatch.setenv(name, value)  # whatever the checks then ask, they ask nothing real
+
+    smoke.main([command, "--stack", "dev", *(["--region", "us-east-1"] if command == "endpoint" else [])])
+
+    (call,) = calls.read_text().splitlines()
+    assert call.startswith("stack output --json")
+    assert ("--show-secrets" in call.split()) is decrypts
+
+
 def test_stack_error_is_reported_without_a_traceback(tmp_path, monkeypatch, capsys):
     fake_cli = tmp_path / "pulumi"
     fake_cli.write_text("#!/bin/sh\necho 'error: no stack named nope found' >&2\nexit 255\n")
