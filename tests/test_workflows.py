@@ -197,3 +197,16 @@ def test_the_preview_job_gets_the_preview_role_and_not_the_deploy_role(trust_pol
 def test_deploy_jobs_get_the_deploy_role_only_in_a_deploy_environment(trust_policies, name):
     admitted = {s for s in _subjects(name) if _admitted(trust_policies["deploy"], s)}
     assert admitted == {f"repo:{REPOSITORY}:environment:{env}" for env in DEPLOY_ENVIRONMENTS}
+
+
+def test_deploy_shows_smoke_status_of_the_stack_it_deployed_in_its_summary_without_failing_on_an_alarm():
+    (job,) = WORKFLOWS["deploy.yml"]["jobs"].values()
+    steps = job["steps"]
+    (up,) = [i for i, s in enumerate(steps) if s.get("uses", "").startswith("pulumi/actions@")]
+    (status,) = [i for i, s in enumerate(steps) if "smoke status" in s.get("run", "")]
+    assert status > up  # the health of what was just deployed
+    step = steps[status]
+    assert step["env"]["STACK"] == steps[up]["with"]["stack-name"]
+    assert step["env"]["PULUMI_BACKEND_URL"] == steps[up]["with"]["cloud-url"]  # the same backend as the deploy
+    assert 'uv run smoke status --stack "$STACK" 2>&1 || true' in step["run"]  # exit 1 (an alarm) is no failed deploy
+    assert '>> "$GITHUB_STEP_SUMMARY"' in step["run"]
