@@ -325,6 +325,9 @@ def proxy_environment(
     variables: dict[str, pulumi.Input[str]] = {
         ENV.endpoint_name: endpoint_name,
         ENV.served_model_name: served_model_name,
+        # Its old name too: pulumi-aws updates a function's configuration before its code (terraform-provider-aws,
+        # internal/service/lambda/function.go, resourceFunctionUpdate), so the code of before reads it in between.
+        ENV.served_model_name_alias: served_model_name,
         ENV.dialect: dialect,
         ENV.max_output_tokens: str(max_output_tokens),
     }

@@ -26,6 +26,7 @@ PARAMETER = "aws:ssm/parameter:Parameter"
 PROXY_CONTRACT = {
     "SAGEMAKER_ENDPOINT_NAME",
     "SERVED_MODEL_NAME",
+    "MODEL_ID",
     "BACKEND_DIALECT",
     "API_KEY_PARAMETER",
     "MAX_OUTPUT_TOKENS",
@@ -48,7 +49,8 @@ def test_lambda_environment_is_the_proxy_contract(run):
     env = _env(run)
     assert set(env) == PROXY_CONTRACT
     assert env["SAGEMAKER_ENDPOINT_NAME"] == run.outputs["endpointName"]
-    assert env["SERVED_MODEL_NAME"] == "distilgpt2"
+    # The old name too, for the code of before while a `pulumi up` updates the configuration, then the code.
+    assert env["SERVED_MODEL_NAME"] == env["MODEL_ID"] == "distilgpt2"
     assert env["BACKEND_DIALECT"] == "openai"
     assert env["API_KEY_PARAMETER"] == run.one(PARAMETER).inputs["name"]
     assert env["MAX_OUTPUT_TOKENS"] == "512"
