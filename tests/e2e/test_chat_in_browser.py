@@ -3,17 +3,16 @@
 sagemaker-llm-local --stack dev (vLLM 0.27.1 ◀─ SageMaker's runtime ◀─ openai-proxy ◀─ open-webui serve)
     ◀─ nginx (the UI host's origin check) ◀─ Chromium
 
-The chain is the one a user starts with `sagemaker-llm-local`, so the path a user runs is the path
-this test proves: vLLM 0.27.1 on CPU with a tiny GPT-2 and the dev stack's container settings
-(chat template, max model length), the runtime emulator serving the dev stack's inference component
-only, the proxy configured as ProxyFunction configures it for the dev stack (the streaming path of
-apiStreaming, no tool-call parser, its maxOutputTokens and chatStopSequences), OpenWebUI with exactly the environment the UI host gives
-it (openwebui/environment.py), from the `open-webui` package at the pinned image's version, in the
-venv tests/e2e/setup.sh makes. Chromium plays CloudFront's part: it sends the secret origin header
-with every request, WebSocket handshakes included, to the UI host's real reverse proxy
-(tests/components/ui_origin.py: nginx with the configuration the boot script renders). The model
-writes gibberish, so the test asserts what OpenWebUI stored for the answer (done, not empty, no
-error), not its words.
+The chain is the one a user starts with `sagemaker-llm-local`, so the path a user runs is the path this test
+proves: vLLM 0.27.1 on CPU with a tiny GPT-2 and the dev stack's container settings (chat template, max model
+length), the runtime emulator serving the dev stack's inference component only, the proxy configured as
+ProxyFunction configures it for the dev stack (the streaming path of apiStreaming, no tool-call parser, its
+maxOutputTokens and chatStopSequences), OpenWebUI with exactly the environment the UI host gives it
+(openwebui/environment.py), from the `open-webui` package at the pinned image's version, in the venv
+tests/e2e/setup.sh makes. Chromium plays CloudFront's part: it sends the secret origin header with every
+request, WebSocket handshakes included, to the UI host's real reverse proxy (tests/components/ui_origin.py:
+nginx with the configuration the boot script renders). The model writes gibberish, so the test asserts what
+OpenWebUI stored for the answer (done, not empty, no error), not its words.
 Run: see tests/e2e/README.md.
 """
 
