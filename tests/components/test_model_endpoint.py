@@ -76,7 +76,8 @@ def test_fine_tuned_weights_are_mounted_from_their_s3_prefix(run_program):
 def test_served_model_name_overrides_the_public_model_id(run_program):
     run = run_program({**API_ONLY, "modelId": "distilgpt2", "servedModelName": "house-model"})
     assert _container(run)["environment"]["SM_VLLM_SERVED_MODEL_NAME"] == "house-model"
-    assert run.one("aws:lambda/function:Function").inputs["environment"]["variables"]["SERVED_MODEL_NAME"] == "house-model"
+    proxy_variables = run.one("aws:lambda/function:Function").inputs["environment"]["variables"]
+    assert proxy_variables["SERVED_MODEL_NAME"] == "house-model"
 
 
 def test_hf_token_reaches_the_container_only_as_a_secret(run_program):

@@ -7,7 +7,9 @@ from openai_proxy.contract import DIALECTS
 from openai_proxy.dialects import container_request, render_prompt
 from openai_proxy.validation import validate_chat, validate_completion
 
-SETTINGS = load_settings({"SAGEMAKER_ENDPOINT_NAME": "ep", "SERVED_MODEL_NAME": "m", "API_KEY": "k", "BACKEND_DIALECT": "tgi"})
+SETTINGS = load_settings(
+    {"SAGEMAKER_ENDPOINT_NAME": "ep", "SERVED_MODEL_NAME": "m", "API_KEY": "k", "BACKEND_DIALECT": "tgi"}
+)
 
 
 def test_generic_template_puts_system_first_and_ends_with_the_assistant_cue():
