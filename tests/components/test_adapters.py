@@ -22,7 +22,7 @@ ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 SUPPORT = "s3://ft-bucket/adapters/support.tar.gz"
 LEGAL = "s3://ft-bucket/runs/7/legal-v2.tar.gz"
 ADAPTERS = {"support": SUPPORT, "legal-v2": LEGAL}
-# The example: two adapters on an ml.g5.12xlarge (4 × A10G), always on.
+# The example: two adapters on an ml.g5.12xlarge (four A10G GPUs), always on.
 TWO_ADAPTERS = {
     "uiEnabled": False,
     "modelId": "Qwen/Qwen2.5-14B-Instruct",
