@@ -169,7 +169,7 @@ class Exchange:
         error = self.error
         log_request(
             request_id=self.request_id,
-            method=self.request.method or None,
+            method=_method_for_log(self.request.method),
             route=self.route.pattern if self.route else None,
             status=self.reply.status,
             latency_ms=round((time.perf_counter() - self.started) * 1000, 1),
@@ -223,6 +223,14 @@ class Exchange:
         if error.status >= 500 and error.code is None:  # a failure of ours: the id finds its log line
             body["error"]["message"] = f"{error.message} (request id {self.request_id})"
         return Reply(error.status, body, headers=error.headers)
+
+
+# RFC 9110's methods and PATCH: any other method is the caller's text, which the log line does not hold.
+_HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
+
+
+def _method_for_log(method: str) -> str | None:
+    return (method if method in _HTTP_METHODS else "other") if method else None
 
 
 __all__ = ["Exchange", "handler", "stream_handler"]

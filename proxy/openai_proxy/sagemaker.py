@@ -110,7 +110,7 @@ def api_error_from_aws(exc: Exception) -> ApiError:
         error = exc.response.get("Error", {})
         code = str(error.get("Code", ""))
         message = str(error.get("Message", ""))
-        detail = f"{code}: {scrub(message)[:300]}"
+        detail = log_code(code)  # never the message: a container's may quote the prompt (pydantic's input_value=…)
         if is_no_capacity(code, message):
             return model_waking_up(detail)
         if code == "ValidationError" and "endpoint" in message.lower() and "not found" in message.lower():
@@ -118,7 +118,7 @@ def api_error_from_aws(exc: Exception) -> ApiError:
         if code == "ValidationError":
             return ApiError(400, scrub(message) or "The model endpoint rejected the request.", detail=detail)
         if code == "ModelError":
-            return _model_error(exc.response, message, detail)
+            return _model_error(exc.response, message)
         if code == "ModelNotReadyException":
             return ApiError(
                 503,
@@ -183,8 +183,10 @@ def prompt_over_context(error: ApiError, what: str) -> ApiError:
     )
 
 
-def _model_error(response: dict, message: str, detail: str) -> ApiError:
-    """The container answered with an error at once: SageMaker gives its status and body (container_errors)."""
+def _model_error(response: dict, message: str) -> ApiError:
+    """The container answered with an error at once: SageMaker gives its status and body (container_errors).
+
+    The client gets the container's message; the log only its codes (the endpoint's own log group has the rest)."""
     original_status = response.get("OriginalStatusCode")
     error = ContainerError(str(response.get("OriginalMessage") or message))
     with contextlib.suppress(ValueError, TypeError, RecursionError):
@@ -192,4 +194,16 @@ def _model_error(response: dict, message: str, detail: str) -> ApiError:
         if isinstance(parsed, dict):
             error = read_container_error(parsed)
     status = original_status if isinstance(original_status, int) and not isinstance(original_status, bool) else None
+    detail = f"ModelError, original status {status or 'unknown'}"
+    if error.param:
+        detail += f", param {log_code(error.param)}"
     return container_error(status, error.message, param=error.param, detail=detail)
+
+
+_CODE = re.compile(r"[A-Za-z0-9_.:\[\]-]{1,64}")
+
+
+def log_code(text: str) -> str:
+    """`text` for the log if it looks like a code or a parameter's name (ModelError, logit_bias), else a
+    placeholder: a code comes from AWS or the container, and a log line holds nothing a caller could write."""
+    return text if _CODE.fullmatch(text) else "(not a code)"

@@ -6,6 +6,8 @@ Each request carries a marker wherever a caller can put text; the one log line i
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from openai_proxy.handler import handler, stream_handler
@@ -86,10 +88,8 @@ def test_a_body_that_is_not_a_request_is_not_logged(proxy_env, capsys, body):
     _assert_private(_log(capsys))
 
 
-# Found by review R1: api_error_from_aws (openai_proxy/sagemaker.py) logs `error_detail` = SageMaker's message, which
-# for a ModelError holds the container's, and vLLM's 400s quote the refused input (pydantic's `input_value=…`). The
-# fix: a detail of codes only (`ModelError`, the container's status), since the endpoint's log group has the rest.
-@pytest.mark.xfail(strict=True, reason="the proxy logs the container's error message, which may quote the prompt")
+# vLLM's 400s quote the refused input (pydantic's `input_value=…`): the log line holds the codes only (ModelError,
+# the container's status, its parameter); the endpoint's own log group has the rest.
 @pytest.mark.parametrize("stream", [False, True], ids=["buffered", "streamed"])
 def test_a_model_error_that_quotes_the_prompt_is_not_logged(proxy_env, capsys, stream):
     # vLLM's validation errors quote what they refused: here a piece of the prompt.
@@ -100,10 +100,39 @@ def test_a_model_error_that_quotes_the_prompt_is_not_logged(proxy_env, capsys, s
     response = stream_handler(event) if stream else handler(event)
     if stream:
         assert response.status == 400
-        b"".join(response.body)  # the log line is written once the answer has been sent
+        answer = json.loads(b"".join(response.body))  # the log line is written once the answer has been sent
     else:
         assert response["statusCode"] == 400
-    _assert_private(_log(capsys))
+        answer = json.loads(response["body"])
+    assert PROMPT in answer["error"]["message"]  # the caller who sent it is told what the model refused
+    log = _log(capsys)
+    _assert_private(log)
+    assert "ModelError, original status 400" in log
+
+
+def test_a_model_error_logs_its_codes_and_parameter(proxy_env, capsys):
+    container = {"error": {"message": f"bad bias for {PROMPT}", "type": "BadRequestError", "param": "logit_bias"}}
+    proxy_env.script(ErrorReply.model_error(400, json.dumps(container)))
+    capsys.readouterr()
+    response = handler(api_event("POST", "/v1/chat/completions", _full({})))
+    assert json.loads(response["body"])["error"] | {"message": "…"} == {
+        "message": "…",
+        "type": "invalid_request_error",
+        "param": "logit_bias",
+        "code": "model_rejected_request",
+    }
+    record = json.loads(_log(capsys).splitlines()[-1])
+    assert record["error_detail"] == "ModelError, original status 400, param logit_bias"
+    assert record["error_code"] == "model_rejected_request"
+
+
+def test_a_method_of_the_callers_invention_is_not_logged(proxy_env, capsys):
+    capsys.readouterr()
+    response = handler(api_event(CALLER.upper(), "/v1/chat/completions", _full({})))
+    assert response["statusCode"] == 405
+    log = _log(capsys)
+    assert CALLER.upper() not in log
+    assert json.loads(log.splitlines()[-1])["method"] == "other"
 
 
 def test_a_stream_that_fails_quoting_the_answer_is_not_logged(proxy_env, capsys):
