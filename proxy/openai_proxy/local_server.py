@@ -398,15 +398,27 @@ def serve_in_thread(
     return server, thread
 
 
+def port_number(text: str) -> int:
+    """A TCP port for argparse: 0 (any free one) to 65535; else a one-line usage error."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number (0 to 65535)")
+    return port
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="openai-proxy", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000; 0 picks one)")
+    parser.add_argument("--port", type=port_number, default=8000, help="port to listen on (default 8000; 0 picks one)")
     args = parser.parse_args(argv)
     try:
         server = make_server(args.host, args.port)
-    except OSError as exc:
-        print(f"openai-proxy: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
+    except (OSError, OverflowError) as exc:  # bind() raises OverflowError for a port past 65535
+        reason = getattr(exc, "strerror", None) or str(exc)
+        print(f"openai-proxy: cannot listen on {args.host}:{args.port}: {reason}", file=sys.stderr)
         return 1
     host, port = server.server_address[:2]
     settings = load_settings()

@@ -112,3 +112,30 @@ def test_a_client_resetting_its_kept_alive_connection_prints_no_traceback(capfd)
         server.server_close()
         thread.join(5)
     assert "Traceback" not in capfd.readouterr().err
+
+
+@pytest.mark.parametrize("port", ["99999", "-1", "eighty"])
+def test_a_port_out_of_range_is_one_usage_error_not_a_traceback(capsys, port):
+    from openai_proxy.local_server import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--port", port])
+
+    err = capsys.readouterr().err
+    assert exited.value.code == 2
+    assert "Traceback" not in err
+    assert [line for line in err.splitlines() if "error" in line] == [
+        f"openai-proxy: error: argument --port: {port if port != 'eighty' else repr(port)} is not a port number"
+        + (" (0 to 65535)" if port != "eighty" else "")
+    ]
+
+
+def test_a_port_the_socket_refuses_is_reported_in_one_line(monkeypatch, capsys):
+    from openai_proxy import local_server
+
+    monkeypatch.setattr(local_server, "port_number", int)  # past the CLI's check, the real bind() sees 99999
+
+    assert local_server.main(["--port", "99999"]) == 1
+
+    err = capsys.readouterr().err
+    assert err.startswith("openai-proxy: cannot listen on 127.0.0.1:99999: ") and err.count("\n") == 1
