@@ -1,8 +1,9 @@
 """The local chain running: SageMaker's runtime here, the proxy, vLLM and OpenWebUI as process groups.
 
 Start order: the runtime emulator (a thread of this process), the proxy (answers at once), then vLLM
-and OpenWebUI side by side (both take a while). Once vLLM answers /ping (and OpenWebUI /health), the
-addresses are printed; then a child that dies ends the chain, and `stop` ends every group.
+and OpenWebUI side by side (both take a while). Once vLLM answers /ping, each LoRA adapter becomes an adapter
+component, registered with vLLM as SageMaker registers it; once OpenWebUI answers /health, the addresses are
+printed. Then a child that dies ends the chain, and `stop` ends every group.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from sagemaker_llm_local.adapter_components import AdapterError
 from sagemaker_llm_local.chat_ui import Credentials, open_webui_command, open_webui_env
 from sagemaker_llm_local.engine import START_SECONDS, VllmInstall, engine_environment, failure_cause, vllm_command
+from sagemaker_llm_local.local_adapters import unserved_notice
 from sagemaker_llm_local.processes import StartError, start_group, stop_groups, wait_until_answers
 from sagemaker_llm_local.sagemaker_runtime import SageMakerRuntime
 from sagemaker_llm_local.stack import LocalStack, proxy_variables
@@ -37,6 +40,8 @@ class Plan:
     model_is_folder: bool
     served_name: str
     vllm_flags: list[str]
+    vllm_variables: dict[str, str]
+    """The container's other variables (VLLM_ALLOW_RUNTIME_LORA_UPDATING with adapters), for vLLM's environment."""
     vllm: VllmInstall
     open_webui: Path | None
     api_port: int
@@ -75,18 +80,24 @@ class LocalChain:
         vllm_kind = "CPU build" if plan.vllm.cpu else "CUDA build"
         say(f"sagemaker-llm-local: stack {plan.stack.name}, model {plan.model} as {plan.served_name!r}")
         say(f"  vLLM {plan.vllm.version} ({vllm_kind}) from {plan.vllm.python}; logs in {self.logs}")
+        if plan.stack.adapters:
+            say("  LoRA adapters: " + ", ".join(f"{name} from {path}" for name, path in plan.stack.adapters.items()))
+        if notice := unserved_notice(plan.stack.settings, plan.stack.adapters):
+            say(f"  {notice}")
         try:
-            runtime_url = self._start_runtime()
-            if not self._start_proxy(runtime_url):
+            runtime = self._start_runtime()
+            if not self._start_proxy(runtime.url):
                 return 0
             self._start_vllm()
             if plan.open_webui:
                 self._start_ui(plan.open_webui)
             if not self._wait("vLLM", f"http://127.0.0.1:{plan.vllm_port}/ping", START_SECONDS):
                 return 0
+            self._serve_adapters(runtime)
             if plan.open_webui and not self._wait("OpenWebUI", f"{plan.ui_url}/health", UI_START_SECONDS):
                 return 0
-        except (StartError, OSError) as error:  # OSError: a command that cannot be run, a log that cannot be written
+        # OSError: a command that cannot be run, a log that cannot be written; AdapterError: vLLM refused an adapter
+        except (StartError, AdapterError, OSError) as error:
             print(f"sagemaker-llm-local: {error}", file=sys.stderr, flush=True)
             return 1
         self._print_ready(time.monotonic() - started)
@@ -101,14 +112,21 @@ class LocalChain:
         self.processes.clear()
         self.runtime = None
 
-    def _start_runtime(self) -> str:
+    def _start_runtime(self) -> SageMakerRuntime:
         stack, container = self.plan.stack, f"http://127.0.0.1:{self.plan.vllm_port}"
-        self.runtime = SageMakerRuntime().start()
+        runtime = self.runtime = SageMakerRuntime().start()
         if stack.inference_component_name:
-            self.runtime.serve_inference_component(stack.endpoint_name, stack.inference_component_name, container)
+            runtime.serve_inference_component(stack.endpoint_name, stack.inference_component_name, container)
         else:
-            self.runtime.serve_endpoint(stack.endpoint_name, container)
-        return self.runtime.url
+            runtime.serve_endpoint(stack.endpoint_name, container)
+        return runtime
+
+    def _serve_adapters(self, runtime: SageMakerRuntime) -> None:
+        """Each adapter as an adapter component on the base component (SageMaker's POST /adapters to vLLM)."""
+        stack = self.plan.stack
+        for name, component in stack.adapter_components.items():
+            path = stack.adapters[name]
+            runtime.serve_adapter_component(stack.endpoint_name, component, stack.inference_component_name, path)
 
     def _start_proxy(self, runtime_url: str) -> bool:
         plan = self.plan
@@ -130,7 +148,7 @@ class LocalChain:
 
     def _start_vllm(self) -> None:
         plan = self.plan
-        env = engine_environment(os.environ, cpu=plan.vllm.cpu, offline=plan.model_is_folder)
+        env = engine_environment(os.environ | plan.vllm_variables, cpu=plan.vllm.cpu, offline=plan.model_is_folder)
         self._start("vLLM", vllm_command(plan.vllm.python, plan.vllm_flags, plan.vllm_port), env)
 
     def _start_ui(self, executable: Path) -> None:
@@ -176,6 +194,8 @@ class LocalChain:
         say(f"  OpenAI base URL: {plan.api_url}")
         say(f"  API key: {plan.api_key}")
         say(f"  Model: {plan.served_name}")
+        if plan.stack.adapters:
+            say(f"  Adapters: {', '.join(plan.stack.adapters)}")
         if plan.open_webui:
             admin = plan.stack.settings.ui_admin_email
             say(f"  Chat UI: {plan.ui_url} (admin: {admin}, password: {plan.credentials.admin_password})")

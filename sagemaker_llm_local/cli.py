@@ -10,6 +10,7 @@ SIGTERM stops every process it started, with their children. See docs/local.md.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import signal
 import socket
@@ -20,7 +21,8 @@ from pathlib import Path
 from components.settings import SettingsError
 from sagemaker_llm_local.chain import LocalChain, Plan
 from sagemaker_llm_local.chat_ui import ChatUiError, find_open_webui, load_credentials
-from sagemaker_llm_local.engine import EngineError, container_flags, find_vllm
+from sagemaker_llm_local.engine import EngineError, container_flags, container_process_variables, find_vllm
+from sagemaker_llm_local.local_adapters import local_adapters
 from sagemaker_llm_local.stack import (
     StackError,
     container_variables,
@@ -41,6 +43,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--api-port", type=int, default=8000, help="the OpenAI API's port (8000; 0 picks a free one)")
     parser.add_argument("--ui-port", type=int, default=3000, help="OpenWebUI's port (3000; 0 picks a free one)")
     parser.add_argument("--no-ui", action="store_true", help="no OpenWebUI: the API only")
+    parser.add_argument(
+        "--adapter",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="serve a LoRA adapter (its PEFT folder or .tar.gz) as model NAME; repeat for each (docs/adapters.md)",
+    )
     parser.add_argument("--api-key", help="the key clients send (default: one generated once and kept for the stack)")
     parser.add_argument(
         "--vllm", metavar="PYTHON", help="a Python with vLLM (default: the venv tests/engine/setup.sh makes)"
@@ -71,7 +80,8 @@ def prepare(args: argparse.Namespace) -> Plan:
     stack = read_stack(args.stack)
     model, is_folder = model_source(stack.settings, args.model)
     served_name = public_model_id(stack.settings, args.model, model, is_folder)
-    flags = container_flags(container_variables(stack.settings, model, served_name))
+    stack = dataclasses.replace(stack, adapters=local_adapters(args.adapter, stack.settings, served_name))
+    container = container_variables(stack.settings, model, served_name, stack.adapters)
     vllm = find_vllm(args.vllm)
     open_webui = None if args.no_ui else find_open_webui()
     api_port = port(args.api_port, "--api-port")
@@ -83,7 +93,8 @@ def prepare(args: argparse.Namespace) -> Plan:
         model=model,
         model_is_folder=is_folder,
         served_name=served_name,
-        vllm_flags=flags,
+        vllm_flags=container_flags(container),
+        vllm_variables=container_process_variables(container),
         vllm=vllm,
         open_webui=open_webui,
         api_port=api_port,

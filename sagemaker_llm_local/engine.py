@@ -113,6 +113,12 @@ def container_flags(environment: Mapping[str, str]) -> list[str]:
     return flags
 
 
+def container_process_variables(environment: Mapping[str, str]) -> dict[str, str]:
+    """The container's variables that are no flag (VLLM_ALLOW_RUNTIME_LORA_UPDATING): vLLM reads them from its
+    environment, which in the DLC is the container's."""
+    return {name: value for name, value in environment.items() if not name.startswith(CONTAINER_PREFIX)}
+
+
 def vllm_command(python: Path, flags: Sequence[str], port: int) -> list[str]:
     """The DLC's command line, on 127.0.0.1:`port` instead of 0.0.0.0:8080."""
     return [str(python), *ENTRYPOINT, *flags, "--host", "127.0.0.1", "--port", str(port)]

@@ -11,7 +11,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import yaml
 
 from components.component_hosting import base_component_name
 from components.config_checks import HF_MODEL_ID
+from components.lora_adapters import adapter_component_name
 from components.model_endpoint import ModelEndpointArgs, container_environment, stable_endpoint_name
 from components.proxy_function import proxy_environment
 from components.settings import PROJECT_FILE, Settings, load_settings, project_schema
@@ -39,6 +41,8 @@ class LocalStack:
     name: str
     settings: Settings
     region: str
+    adapters: Mapping[str, Path] = field(default_factory=dict)
+    """The LoRA adapters served here (`--adapter`): public model name → folder or .tar.gz."""
 
     @property
     def endpoint_name(self) -> str:
@@ -46,8 +50,14 @@ class LocalStack:
 
     @property
     def inference_component_name(self) -> str:
-        """The component the proxy invokes (scaleToZero or adapters), or ""."""
-        return base_component_name(self.endpoint_name) if self.settings.component_hosting else ""
+        """The component the proxy invokes (scaleToZero or adapters, the stack's or these), or ""."""
+        hosting = self.settings.component_hosting or bool(self.adapters)
+        return base_component_name(self.endpoint_name) if hosting else ""
+
+    @property
+    def adapter_components(self) -> dict[str, str]:
+        """Public name of each adapter served here → its adapter component, named as ModelEndpoint names it."""
+        return {name: adapter_component_name(self.endpoint_name, name) for name in self.adapters}
 
 
 def stack_file(stack: str) -> Path:
@@ -115,8 +125,11 @@ def public_model_id(settings: Settings, model: str | None, source: str, is_folde
     return Path(source).name if is_folder else source
 
 
-def container_variables(settings: Settings, source: str, served_name: str) -> dict[str, str]:
-    """The container's environment as ModelEndpoint sets it, for `source` (HF_TOKEN comes from your shell)."""
+def container_variables(
+    settings: Settings, source: str, served_name: str, adapters: Mapping[str, Path] | None = None
+) -> dict[str, str]:
+    """The container's environment as ModelEndpoint sets it, for `source` (HF_TOKEN comes from your shell) and
+    the `adapters` served here (vLLM's LoRA settings are sized to them, as the stack's are to its own)."""
     if settings.backend_dialect != "openai":
         raise StackError(
             f"backendDialect {settings.backend_dialect}: the local chain runs vLLM, which speaks `openai`; "
@@ -128,6 +141,7 @@ def container_variables(settings: Settings, source: str, served_name: str) -> di
         model_data_uri="",
         served_model_name=served_name,
         hf_token=None,
+        adapters={name: str(path) for name, path in (adapters or {}).items()},  # only their number matters here
     )
     return {name: str(value) for name, value in container_environment(args).items()}
 
@@ -145,4 +159,5 @@ def proxy_variables(stack: LocalStack, served_name: str, api_key: str) -> dict[s
         tool_call_parser=settings.tool_call_parser,
         chat_stop_sequences=settings.chat_stop_sequences,
         inference_component_name=stack.inference_component_name or None,
+        adapters=stack.adapter_components,
     )
