@@ -181,7 +181,7 @@ class SageMakerRuntime:
             body = recorded.json
         except ValueError:
             body = None
-        return echo_reply(body, streaming=recorded.streaming, text_format=self.text_format)
+        return echo_reply(body, streaming=recorded.streaming, text_format=self.text_format, endpoint=recorded.endpoint)
 
     def _hold(self, reply: StreamReply) -> None:
         with self._lock:
