@@ -38,7 +38,7 @@ pulumi.export("apiKey", proxy.api_key)
 pulumi.export("endpointName", endpoint.endpoint_name)
 pulumi.export("servedModelName", endpoint.served_model_name)
 pulumi.export("modelId", endpoint.served_model_name)  # servedModelName's name before it had its own (docs/design.md)
-pulumi.export("models", endpoint.model_ids)  # every model of the API: the base model, then each LoRA adapter
+pulumi.export("models", endpoint.served_model_names)  # every model of the API: the base model, then each LoRA adapter
 if endpoint.inference_component_name is not None:  # scaleToZero or adapters: invoking the endpoint needs it
     pulumi.export("inferenceComponentName", endpoint.inference_component_name)
 
@@ -68,7 +68,7 @@ monitoring = Monitoring(
         endpoint_name=endpoint.endpoint_name,
         variant_name=VARIANT_NAME,
         inference_component_name=endpoint.inference_component_name,
-        served_model_names=endpoint.model_ids,
+        served_model_names=endpoint.served_model_names,
         function_name=proxy.function_name,
         function_log_group_name=proxy.log_group_name,
         api=api.metric_source(),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import pulumi
@@ -27,9 +27,10 @@ MODEL_DATA_DOWNLOAD_TIMEOUT_SECONDS = 1800
 MODEL_DIR = "/opt/ml/model"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ModelEndpointArgs:
-    """What the endpoint serves and on what."""
+    """What the endpoint serves and on what. No defaults for what the stack configures: Pulumi.yaml holds those,
+    and `from_settings` reads them."""
 
     model_id: str
     """Hugging Face model id, or "" when model_data_uri is set."""
@@ -39,42 +40,42 @@ class ModelEndpointArgs:
     """Public model id the container answers to (`model` in requests)."""
     instance_type: str
     """SageMaker instance type."""
-    instance_count: int = 1
+    instance_count: int
     """Instances at start, and the autoscaling minimum."""
-    max_instance_count: int = 1
+    max_instance_count: int
     """Autoscaling maximum; autoscaling is on only when greater than instance_count."""
-    container_image: str = ""
+    container_image: str
     """Serving image URI; "" means the AWS vLLM DLC of the stack's region at the pinned tag."""
-    backend_dialect: str = "openai"
+    backend_dialect: str
     """openai (vLLM DLC), lmi (DJL LMI) or tgi: which environment the container reads."""
-    chat_template: str = ""
+    chat_template: str
     """Jinja chat template for models without one; "" means the model's own."""
-    max_model_len: int = 0
+    max_model_len: int
     """Context length; 0 means the model's own."""
-    hf_token: pulumi.Input[str] | None = None
-    """Hugging Face token for gated models (kept secret)."""
-    log_retention_days: int = 14
+    hf_token: pulumi.Input[str] | None
+    """Hugging Face token for gated models (kept secret), or None."""
+    log_retention_days: int
     """Days CloudWatch keeps the endpoint's logs."""
+    scale_to_zero: bool
+    """Serve the model as an inference component that scales to zero instances when idle (scale_to_zero.py)."""
+    idle_minutes: int
+    """With scale_to_zero: the copies' scale-in cooldown in minutes; it spaces scale-ins after the first."""
+    tool_call_parser: str
+    """vLLM tool-call parser (e.g. `hermes`); "" leaves tool calling off in the container."""
+    model_data_kms_key_arn: str
+    """Customer managed KMS key of the bucket holding model_data_uri; "" when none is needed."""
+    tensor_parallel_size: int
+    """GPUs the model is split over (and an inference component asks for); 0 means every GPU of the instance."""
+    vllm_args: Mapping[str, Any]
+    """vLLM options (`vllm serve` names without `--`), validated by settings, given as SM_VLLM_*."""
+    adapters: Mapping[str, str]
+    """LoRA adapters: public model name → S3 URI of its .tar.gz; each an adapter component on the base."""
+    max_lora_rank: int
+    """With adapters: vLLM's --max-lora-rank."""
     invocations_per_instance_target: float = 30.0
     """Autoscaling target: invocations per instance (or copy) per minute (an LLM answers few requests at once)."""
     endpoint_name: str | None = None
     """Stable endpoint name; None means `<project>-<stack>`."""
-    scale_to_zero: bool = False
-    """Serve the model as an inference component that scales to zero instances when idle (scale_to_zero.py)."""
-    idle_minutes: int = 30
-    """With scale_to_zero: the copies' scale-in cooldown in minutes; it spaces scale-ins after the first."""
-    tool_call_parser: str = ""
-    """vLLM tool-call parser (e.g. `hermes`); "" leaves tool calling off in the container."""
-    model_data_kms_key_arn: str = ""
-    """Customer managed KMS key of the bucket holding model_data_uri; "" when none is needed."""
-    tensor_parallel_size: int = 0
-    """GPUs the model is split over (and an inference component asks for); 0 means every GPU of the instance."""
-    vllm_args: Mapping[str, Any] = field(default_factory=dict)
-    """vLLM options (`vllm serve` names without `--`), validated by settings, given as SM_VLLM_*."""
-    adapters: Mapping[str, str] = field(default_factory=dict)
-    """LoRA adapters: public model name → S3 URI of its .tar.gz; each an adapter component on the base."""
-    max_lora_rank: int = 16
-    """With adapters: vLLM's --max-lora-rank."""
 
     @property
     def parallel_gpus(self) -> int:
@@ -208,7 +209,7 @@ class ModelEndpoint(pulumi.ComponentResource):
     """The endpoint's ARN."""
     served_model_name: str
     """Public model id the container answers to."""
-    model_ids: list[str]
+    served_model_names: list[str]
     """Every public model id: the base model's, then each adapter's."""
     image_uri: pulumi.Output[str]
     """The serving image."""
@@ -224,7 +225,7 @@ class ModelEndpoint(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         endpoint_name = args.endpoint_name or stable_endpoint_name(pulumi.get_project(), pulumi.get_stack())
         self.served_model_name = args.served_model_name
-        self.model_ids = [args.served_model_name, *args.adapters]
+        self.served_model_names = [args.served_model_name, *args.adapters]
 
         # Read before any resource: a region without a vLLM DLC stops the preview here, with nothing created.
         invoke = pulumi.InvokeOptions(parent=self)
@@ -311,7 +312,7 @@ class ModelEndpoint(pulumi.ComponentResource):
                 "endpoint_name": self.endpoint_name,
                 "endpoint_arn": self.endpoint_arn,
                 "served_model_name": self.served_model_name,
-                "model_ids": self.model_ids,
+                "served_model_names": self.served_model_names,
                 "image_uri": self.image_uri,
                 "role_arn": self.role_arn,
             }

@@ -10,7 +10,7 @@ import stat
 import tempfile
 import zipfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -67,6 +67,8 @@ class ProxyFunctionArgs:
     """The public model id: listed by /v1/models, accepted in `model`."""
     inference_component_name: pulumi.Input[str] | None
     """With component hosting: the endpoint's inference component to invoke (else None)."""
+    adapter_component_names: Mapping[str, pulumi.Input[str]]
+    """Public model name of each LoRA adapter → its adapter component (`ModelEndpoint.adapter_component_names`)."""
     backend_dialect: str
     """openai, lmi or tgi: how the proxy talks to the container."""
     max_output_tokens: int
@@ -86,8 +88,6 @@ class ProxyFunctionArgs:
     0 reserves none (the function then shares the account's pool)."""
     key_parameter_name: str | None = None
     """SSM parameter holding the key; None means `/<project>/<stack>/<name>/api-key`."""
-    adapter_component_names: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
-    """Public model name of each LoRA adapter → its adapter component (`ModelEndpoint.adapter_component_names`)."""
 
     @classmethod
     def from_settings(
@@ -98,7 +98,7 @@ class ProxyFunctionArgs:
         invoke_statement: pulumi.Input[dict[str, Any]],
         served_model_name: pulumi.Input[str],
         inference_component_name: pulumi.Input[str] | None,
-        adapter_component_names: Mapping[str, pulumi.Input[str]] | None = None,
+        adapter_component_names: Mapping[str, pulumi.Input[str]],
     ) -> ProxyFunctionArgs:
         """The proxy the stack's settings ask for, in front of the endpoint these outputs name."""
         return cls(
@@ -114,7 +114,7 @@ class ProxyFunctionArgs:
             tool_call_parser=settings.tool_call_parser,
             chat_stop_sequences=settings.chat_stop_sequences,
             max_concurrency=settings.api_max_concurrency,
-            adapter_component_names=dict(adapter_component_names or {}),
+            adapter_component_names=dict(adapter_component_names),
         )
 
 

@@ -1,8 +1,18 @@
 """The program as a whole: component tree, stack outputs, secrets, default network, config errors."""
 
+import ast
+import dataclasses
+import inspect
+
 import pytest
 
+from components.api_spec import ChatApiArgs
+from components.chat_ui_host import ChatUiHostArgs
+from components.model_endpoint import ModelEndpointArgs
+from components.monitoring import MonitoringArgs
+from components.proxy_function import ProxyFunctionArgs
 from components.settings import SettingsError
+from tests.pulumi_harness import ROOT
 
 COMPONENTS = {
     "sagemaker-llm:index:ModelEndpoint",
@@ -91,3 +101,39 @@ def test_invalid_config_stops_the_program_before_any_resource(run_program, pulum
     with pytest.raises(SettingsError, match="instanceType"):
         run_program({**API_ONLY, "modelId": "distilgpt2", "instanceType": "ml.g5.xlarg"})
     assert pulumi_mocks.resources() == []
+
+
+def test_main_builds_every_component_from_its_args_from_settings():
+    built = set()
+    for node in ast.walk(ast.parse((ROOT / "__main__.py").read_text())):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and f"{node.func.id}Args" in ARGS:
+            args = node.args[1]
+            assert isinstance(args, ast.Call), ast.unparse(node)
+            assert ast.unparse(args.func) == f"{node.func.id}Args.from_settings", ast.unparse(node)
+            assert ast.unparse(args.args[0]) == "settings", ast.unparse(node)
+            built.add(node.func.id)
+    assert {f"{name}Args" for name in built} == set(ARGS)
+
+
+ARGS = {
+    cls.__name__: cls for cls in (ModelEndpointArgs, ProxyFunctionArgs, ChatApiArgs, ChatUiHostArgs, MonitoringArgs)
+}
+# The only defaults an Args has: what no config key sets (Pulumi.yaml holds the stack's defaults, once).
+UNCONFIGURED_DEFAULTS = {
+    "ModelEndpointArgs": {"invocations_per_instance_target", "endpoint_name"},
+    "ProxyFunctionArgs": {"key_parameter_name"},
+    "ChatUiHostArgs": {"admin_password", "data_volume_gb"},
+}
+
+
+@pytest.mark.parametrize("name", list(ARGS))
+def test_args_defaults_are_only_for_what_no_config_key_sets(name):
+    cls = ARGS[name]
+    defaulted = {
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+    }
+    assert defaulted == UNCONFIGURED_DEFAULTS.get(name, set())
+    from_settings = inspect.getsource(cls.from_settings)
+    assert not [field for field in defaulted if f"{field}=" in from_settings]
