@@ -1,5 +1,6 @@
 """`sagemaker-llm-local --model <tiny model> --no-ui` serves a chat through the proxy on the real engine, and
-SIGTERM leaves no process behind: the command a user runs, run as a user runs it."""
+SIGTERM leaves no process behind: the command a user runs, run as a user runs it. With `--adapter`, each LoRA
+adapter is a model of the API that answers in its own words."""
 
 from __future__ import annotations
 
@@ -25,6 +26,38 @@ def local_chain(engine_venv: Path, tiny_model: Path, tmp_path: Path) -> Iterator
         pytest.fail(str(failed))
 
 
+@pytest.fixture
+def chain_with_adapters(engine_venv: Path, lora_model: Path, tmp_path: Path) -> Iterator[Running]:
+    """The tiny Llama with its two adapters (tests/engine/lora_fixtures.py), one as its folder, one as its archive."""
+    adapters = lora_model / "adapters"
+    args = ["--model", str(lora_model / "base"), "--no-ui", "--api-port", "0"]
+    args += [
+        "--adapter",
+        f"tiny-support={adapters / 'tiny-support'}",
+        "--adapter",
+        f"tiny-legal={adapters}/tiny-legal.tar.gz",
+    ]
+    env = {"VLLM_ENGINE_VENV": str(engine_venv), "XDG_DATA_HOME": str(tmp_path / "data")}
+    try:
+        with local_command(args, env, start_seconds=420) as run:
+            yield run
+    except CommandFailed as failed:
+        pytest.fail(str(failed))
+
+
+def assert_sigterm_leaves_no_process(chain: Running) -> None:
+    started = descendants(chain.process.pid)
+    table = proc_table()
+    groups = {table[pid][1] for pid in started if pid in table}
+    assert len(started) >= 4  # the proxy, vLLM, its engine core and its worker at least
+
+    chain.process.send_signal(signal.SIGTERM)
+    assert chain.process.wait(60) == 0
+
+    left = {pid: info for pid, info in proc_table().items() if (pid in started or info[1] in groups) and info[2] != "Z"}
+    assert left == {}, left
+
+
 def test_a_chat_through_the_local_chain_then_sigterm_leaves_no_process(local_chain: Running):
     client = openai.OpenAI(base_url=local_chain.base_url, api_key=local_chain.api_key, max_retries=0, timeout=120)
 
@@ -43,13 +76,25 @@ def test_a_chat_through_the_local_chain_then_sigterm_leaves_no_process(local_cha
     assert "User:" not in answer.choices[0].message.content
     assert "User:" not in streamed_text
 
-    started = descendants(local_chain.process.pid)
-    table = proc_table()
-    groups = {table[pid][1] for pid in started if pid in table}
-    assert len(started) >= 4  # the proxy, vLLM, its engine core and its worker at least
+    assert_sigterm_leaves_no_process(local_chain)
 
-    local_chain.process.send_signal(signal.SIGTERM)
-    assert local_chain.process.wait(60) == 0
 
-    left = {pid: info for pid, info in proc_table().items() if (pid in started or info[1] in groups) and info[2] != "Z"}
-    assert left == {}, left
+def test_each_adapter_answers_in_its_own_words_then_sigterm_leaves_no_process(chain_with_adapters: Running):
+    client = openai.OpenAI(
+        base_url=chain_with_adapters.base_url, api_key=chain_with_adapters.api_key, max_retries=0, timeout=120
+    )
+    models = [model.id for model in client.models.list()]
+    question = [{"role": "user", "content": "what is the capital of france?"}]
+
+    answers = {
+        model: client.chat.completions.create(model=model, messages=question, max_tokens=8, temperature=0)
+        for model in models
+    }
+
+    assert chain_with_adapters.printed(r"Adapters: (.+)") == ("tiny-support, tiny-legal",)
+    assert models == ["base", "tiny-support", "tiny-legal"]  # the base model (its folder's name), then each adapter
+    assert {model: answer.model for model, answer in answers.items()} == {model: model for model in models}
+    texts = {model: answer.choices[0].message.content for model, answer in answers.items()}
+    assert all(texts.values()) and len(set(texts.values())) == len(models), texts  # each adapter changes the words
+
+    assert_sigterm_leaves_no_process(chain_with_adapters)
