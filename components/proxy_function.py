@@ -83,6 +83,8 @@ class ProxyFunctionArgs:
     """The container's vLLM tool-call parser; "" means the proxy does not forward `tools`."""
     chat_stop_sequences: tuple[str, ...]
     """Stops the proxy adds to every chat request (a base model's chat template)."""
+    cors_origins: tuple[str, ...]
+    """Browser origins allowed to call the API (`*`: any); the proxy answers CORS only with `response_streaming`."""
     max_concurrency: int
     """Reserved concurrency: the most requests served at once, and all the account's concurrency it may take;
     0 reserves none (the function then shares the account's pool)."""
@@ -113,6 +115,7 @@ class ProxyFunctionArgs:
             response_streaming=settings.api_streaming,
             tool_call_parser=settings.tool_call_parser,
             chat_stop_sequences=settings.chat_stop_sequences,
+            cors_origins=settings.api_cors_origins,
             max_concurrency=settings.api_max_concurrency,
             adapter_component_names=dict(adapter_component_names),
         )
@@ -261,6 +264,7 @@ class ProxyFunction(pulumi.ComponentResource):
             chat_stop_sequences=args.chat_stop_sequences,
             inference_component_name=args.inference_component_name,
             adapters=args.adapter_component_names,
+            cors_origins=args.cors_origins,
         )
         if args.response_streaming:
             variables[EXEC_WRAPPER_VARIABLE] = EXEC_WRAPPER
@@ -319,6 +323,7 @@ def proxy_environment(
     chat_stop_sequences: tuple[str, ...] = (),
     inference_component_name: pulumi.Input[str] | None = None,
     adapters: Mapping[str, pulumi.Input[str]] | None = None,
+    cors_origins: tuple[str, ...] = (),
 ) -> dict[str, pulumi.Input[str]]:
     """The proxy's own variables (contract.ENV) for these settings: the function's, and the local chain's
     (sagemaker_llm_local, which gives the key itself instead of its SSM parameter)."""
@@ -349,6 +354,8 @@ def proxy_environment(
     if response_streaming:
         # No deadline: in this mode the proxy's deadline is the function's remaining time.
         variables[ENV.response_streaming] = "true"
+        if cors_origins:  # the REST API's integrations pass the function's CORS headers; the HTTP API sets its own
+            variables[ENV.cors_origins] = json.dumps(list(cors_origins))
     else:
         variables[ENV.deadline_seconds] = str(BUFFERED_DEADLINE_SECONDS)
     return variables

@@ -24,15 +24,13 @@ import json
 from typing import Any
 
 from components.api_spec import ROUTES
-from openai_proxy.contract import STREAMING_SECONDS
+from openai_proxy.contract import CORS_EXPOSED_HEADERS, STREAMING_SECONDS
 
 # The ceiling for a STREAM integration (BUFFERED allows 29 s without a quota increase), as long as the function runs.
 STREAM_TIMEOUT_MS = STREAMING_SECONDS * 1000
 # An unknown path or method: API Gateway answers MISSING_AUTHENTICATION_TOKEN (403 "Missing Authentication
 # Token") for both and cannot tell them apart, so both get a 404, as OpenAI and the HTTP API answer them.
 UNKNOWN_URL_TYPES = ("MISSING_AUTHENTICATION_TOKEN", "RESOURCE_NOT_FOUND")
-# Response headers a browser's script may read besides the safelisted ones: the SDKs' retry hint and request id.
-CORS_EXPOSED_HEADERS = "retry-after, x-request-id"
 
 
 def openapi_document(

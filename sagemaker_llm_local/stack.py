@@ -158,6 +158,7 @@ def proxy_variables(stack: LocalStack, served_name: str, api_key: str) -> dict[s
         response_streaming=settings.api_streaming,
         tool_call_parser=settings.tool_call_parser,
         chat_stop_sequences=settings.chat_stop_sequences,
+        cors_origins=settings.api_cors_origins,
         inference_component_name=stack.inference_component_name or None,
         adapters=stack.adapter_components,
     )

@@ -40,6 +40,8 @@ class Settings:
     """The container parses tool calls (vLLM --tool-call-parser); empty: tools are not forwarded."""
     chat_stop_sequences: tuple[str, ...] = ()
     """Stops added to every chat request (a base model's chat template), besides the client's."""
+    cors_origins: tuple[str, ...] = ()
+    """Browser origins allowed to call the API (`*`: any); empty: no CORS (openai_proxy/cors.py)."""
     problems: tuple[str, ...] = field(default=())
 
     @property
@@ -95,6 +97,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     return Settings(
         tool_call_parser=env.get(ENV.tool_call_parser, "").strip(),
         chat_stop_sequences=_stop_sequences(env.get(ENV.stop_sequences, ""), problems),
+        cors_origins=_cors_origins(env.get(ENV.cors_origins, ""), problems),
         endpoint_name=endpoint,
         served_model_name=served or endpoint,
         dialect=dialect,
@@ -158,5 +161,18 @@ def _stop_sequences(raw: str, problems: list[str]) -> tuple[str, ...]:
         value = None
     if not isinstance(value, list) or not all(isinstance(s, str) and s for s in value):
         problems.append(f"{ENV.stop_sequences} must be a JSON array of non-empty strings, not {raw[:100]!r}")
+        return ()
+    return tuple(dict.fromkeys(value))
+
+
+def _cors_origins(raw: str, problems: list[str]) -> tuple[str, ...]:
+    if not raw.strip():
+        return ()
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = None
+    if not isinstance(value, list) or not all(isinstance(origin, str) and origin for origin in value):
+        problems.append(f"{ENV.cors_origins} must be a JSON array of origins, not {raw[:100]!r}")
         return ()
     return tuple(dict.fromkeys(value))

@@ -41,6 +41,9 @@ class ProxyEnvironment:
     """With component hosting: the base inference component every invocation names."""
     adapters: str = "ADAPTERS"
     """A JSON object: public model name → the adapter's inference component (issue 16)."""
+    cors_origins: str = "CORS_ALLOWED_ORIGINS"
+    """A JSON array of the browser origins allowed to call the API (apiCorsOrigins; `["*"]`: any), set with
+    apiStreaming only: the HTTP API answers CORS itself and ignores the function's CORS headers."""
 
     def names(self) -> tuple[str, ...]:
         return astuple(self)
@@ -54,6 +57,10 @@ BUFFERED_HANDLER = "openai_proxy.handler.handler"
 STREAMING_HANDLER = "openai_proxy.handler.stream_handler"
 EXEC_WRAPPER_VARIABLE = "AWS_LAMBDA_EXEC_WRAPPER"
 STREAMING_EXEC_WRAPPER = "/var/task/openai_proxy/bootstrap"
+
+# CORS: the response headers a browser's script may read besides the safelisted ones, on the proxy's answers and on
+# API Gateway's own (components/rest_api_document.py): the SDKs' retry hint and the request id.
+CORS_EXPOSED_HEADERS = "retry-after, x-request-id"
 
 # Deadlines. The HTTP API cuts every integration at 30 s, not increasable (its integration timeout is
 # 50-30,000 ms): the buffered proxy answers before, and its function lives until the cut.

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from openai_proxy.auth import authorize
 from openai_proxy.config import load_settings
+from openai_proxy.cors import answer_headers, is_preflight, preflight_headers
 from openai_proxy.deadline import Deadline
 from openai_proxy.errors import ApiError
 from openai_proxy.http_event import (
@@ -20,6 +21,7 @@ from openai_proxy.http_event import (
     json_bytes,
     json_response,
     parse_event,
+    raw_header,
     request_id_of,
 )
 from openai_proxy.logs import log_request
@@ -89,6 +91,7 @@ class Exchange:
         self.call: Call | None = None
         self.error: ApiError | None = None
         self.reply = Reply(500, {})  # until dispatched
+        self.preflight = False
         self.first_event_ms: float | None = None
 
     def dispatch(self) -> Reply:
@@ -103,7 +106,12 @@ class Exchange:
 
     def _answer(self) -> Reply:
         self.request = parse_event(self.event, self.context)
-        self.route, param = resolve(self.request.method, self.request.path)
+        try:
+            self.route, param = resolve(self.request.method, self.request.path)
+        except ApiError as refused:  # OPTIONS is no route: at a path it knows, the table says what it serves
+            if refused.allow and is_preflight(self.request.method, self.request.headers, self.settings.cors_origins):
+                return self._preflight(list(refused.allow))
+            raise
         self.call = Call(self.request, self.settings, self.deadline, param)
         if not self.route.public:
             self._admit()
@@ -112,6 +120,19 @@ class Exchange:
         if not isinstance(reply.body, dict | bytes):  # a stream: time its first event for the log
             reply.body = self._noting_first_event(reply.body)
         return reply
+
+    def _preflight(self, methods: list[str]) -> Reply:
+        """A browser asks whether a page of its origin may call `methods` here: no key needed (it sends none)."""
+        headers = preflight_headers(self.request.headers, self.settings.cors_origins, methods)
+        if headers is None:
+            raise ApiError(
+                403,
+                "A page of this origin may not call the API: it is not one of the API's allowed origins "
+                "(apiCorsOrigins).",
+                code="cors_origin_not_allowed",
+            )
+        self.preflight = True
+        return Reply(204, b"", headers=headers)
 
     def _admit(self) -> None:
         """The caller's key, then the proxy's configuration: a stranger learns nothing of the latter."""
@@ -129,7 +150,13 @@ class Exchange:
         return self.request.request_id
 
     def response_headers(self) -> dict[str, str]:
-        return {"content-type": self.reply.content_type, "x-request-id": self.request_id, **self.reply.headers}
+        """The answer's headers: with CORS configured, what lets a page of an allowed origin read it."""
+        cors = {} if self.preflight else answer_headers(self._origin(), self.settings.cors_origins)
+        return {"content-type": self.reply.content_type, "x-request-id": self.request_id, **cors, **self.reply.headers}
+
+    def _origin(self) -> str:
+        # An event refused while it was read (a body too large, say) still names its origin, for its error's CORS.
+        return self.request.headers.get("origin") or raw_header(self.event, "origin")
 
     def body_chunks(self) -> Iterator[bytes]:
         """The body as bytes chunks: one for a JSON answer, one per SSE event for a stream."""

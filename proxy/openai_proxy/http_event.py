@@ -69,6 +69,12 @@ def request_id_of(event: Any, context: Any = None) -> str:
     return str(uuid.uuid4())
 
 
+def raw_header(event: Any, name: str) -> str:
+    """A header of an event `parse_event` refused (`name` lower-case; "" when absent): tolerant of anything."""
+    headers = _mapping(event.get("headers")) if isinstance(event, dict) else {}
+    return next((_text(value) for key, value in headers.items() if str(key).lower() == name), "")
+
+
 def check_json_text(body: bytes) -> None:
     """Refuse (400, naming the field) a JSON body with a lone surrogate in any string, key or value."""
     where = lone_surrogate_field(body)

@@ -57,6 +57,19 @@ def test_the_function_may_run_as_long_as_a_stream_which_ends_10_s_before_it(run)
     assert function["timeout"] - settings.deadline_seconds >= 10
 
 
+def test_the_cors_origins_reach_the_streaming_proxy_only_which_reads_them_back(cached_run):
+    from openai_proxy.config import load_settings
+    from openai_proxy.contract import ENV
+
+    origins = ["https://chat.example.com", "http://localhost:5173"]
+    streaming = cached_run({**STREAMING, "apiCorsOrigins": origins}).one(FUNCTION).inputs["environment"]["variables"]
+    assert load_settings(streaming).cors_origins == tuple(origins)
+    # The HTTP API answers CORS itself and ignores the function's CORS headers (http-api-cors.html).
+    buffered = cached_run({**STREAMING, "apiStreaming": False, "apiCorsOrigins": origins}).one(FUNCTION)
+    assert ENV.cors_origins not in buffered.inputs["environment"]["variables"]
+    assert ENV.cors_origins not in cached_run(STREAMING).one(FUNCTION).inputs["environment"]["variables"]
+
+
 def test_the_code_is_a_zip_whose_bootstrap_is_executable(run):
     archive = run.one(FUNCTION).inputs["code"]
     assert isinstance(archive, pulumi.FileArchive)
