@@ -73,7 +73,7 @@ def test_fine_tuned_weights_are_mounted_from_their_s3_prefix(run_program):
     assert run.outputs["modelId"] == "llama-ft"
 
 
-def test_served_model_name_overrides_the_public_model_id(run_program):
+def test_served_model_name_is_what_the_container_and_the_proxy_answer_to(run_program):
     run = run_program({**API_ONLY, "modelId": "distilgpt2", "servedModelName": "house-model"})
     assert _container(run)["environment"]["SM_VLLM_SERVED_MODEL_NAME"] == "house-model"
     proxy_variables = run.one("aws:lambda/function:Function").inputs["environment"]["variables"]

@@ -135,7 +135,7 @@ def test_prod_stack_autoscales_one_to_three_behind_narrow_cidrs(pulumi_mocks, st
     assert settings.ui_allowed_cidr != "0.0.0.0/0"
 
 
-def test_round_two_settings_accept_good_values(pulumi_mocks):
+def test_good_values_across_the_groups_are_accepted(pulumi_mocks):
     settings = _load(
         pulumi_mocks,
         {
