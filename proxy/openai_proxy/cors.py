@@ -26,7 +26,8 @@ from collections.abc import Mapping
 from openai_proxy.contract import CORS_EXPOSED_HEADERS
 
 ANY_ORIGIN = "*"
-# How long a browser may reuse a preflight's answer; Chromium caps it at 2 hours, Firefox at 24.
+# How long a browser may reuse a preflight's answer; Chromium caps it at 2 hours, Firefox at 24
+# (https://developer.mozilla.org/en-US/docs/Web/HTTP/Headers/Access-Control-Max-Age).
 PREFLIGHT_MAX_AGE_SECONDS = 7200
 # A header name is an RFC 9110 token: only such names are echoed, at most this many.
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
