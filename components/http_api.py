@@ -8,7 +8,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.api_spec import ROUTES, ApiEndpoints, ChatApiArgs, route_slug
-from openai_proxy.contract import GATEWAY_TIMEOUT_SECONDS
+from openai_proxy.contract import CORS_EXPOSED_HEADERS, GATEWAY_TIMEOUT_SECONDS
 
 # API Gateway's ceiling for an HTTP API integration; it cannot be raised.
 INTEGRATION_TIMEOUT_MS = GATEWAY_TIMEOUT_SECONDS * 1000
@@ -39,7 +39,12 @@ def http_api(name: str, args: ChatApiArgs, parent: pulumi.Resource, log_group: a
         cors = aws.apigatewayv2.ApiCorsConfigurationArgs(
             allow_origins=list(args.cors_origins),
             allow_methods=["GET", "POST", "OPTIONS"],
-            allow_headers=["authorization", "content-type"],
+            # The openai JS SDK's preflight also asks for its x-stainless-* headers, which change between
+            # releases: allow any. Authorization stays named, since the CORS spec's `*` does not cover it.
+            # AWS's example value is "authorization, *":
+            # https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-cors.html
+            allow_headers=["authorization", "content-type", "*"],
+            expose_headers=[name.strip() for name in CORS_EXPOSED_HEADERS.split(",")],
             max_age=3600,
         )
     api = aws.apigatewayv2.Api(

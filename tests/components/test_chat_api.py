@@ -77,4 +77,7 @@ def test_no_cors_unless_origins_are_configured(run, run_program):
     with_cors = run_program({**API_ONLY, "modelId": "distilgpt2", "apiCorsOrigins": ["https://chat.example.com"]})
     cors = with_cors.one(API).inputs["corsConfiguration"]
     assert cors["allowOrigins"] == ["https://chat.example.com"]
-    assert "authorization" in cors["allowHeaders"]
+    # The openai JS SDK's preflight asks for authorization and its x-stainless-* headers: all must pass,
+    # and authorization by name, since the CORS spec's "*" does not cover it.
+    assert {"authorization", "*"} <= set(cors["allowHeaders"])
+    assert set(cors["exposeHeaders"]) == {"retry-after", "x-request-id"}
