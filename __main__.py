@@ -68,6 +68,7 @@ monitoring = Monitoring(
         endpoint_name=endpoint.endpoint_name,
         variant_name=VARIANT_NAME,
         inference_component_name=endpoint.inference_component_name,
+        adapter_component_names=endpoint.adapter_component_names,
         served_model_names=endpoint.served_model_names,
         function_name=proxy.function_name,
         function_log_group_name=proxy.log_group_name,

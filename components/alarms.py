@@ -7,7 +7,7 @@ wrong; tests/components/cloudwatch_metrics.py checks every one against AWS's met
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
@@ -30,6 +30,9 @@ CONCURRENCY_SHARE = 0.8  # "near the reserve": this share of the proxy's reserve
 WAKE_PERIODS = 4  # no-capacity failures in four 5-minute periods in a row: still failing 15 minutes on
 BUFFERED_LATENCY_MS = 20_000  # buffered answers are cut at 28 s: a p90 over 20 s is near the cut
 SLOW_TOKEN_MS = 50  # 20 tokens a second: slower than that, a GPU serving a small model is saturated
+# A metric-math alarm reads at most 10 metrics, a hard limit (CloudWatch, "Limits that apply to alarms based on metric
+# math expressions": https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/alarm-limits.html).
+MAX_ALARM_METRICS = 10
 
 
 @dataclass(frozen=True)
@@ -84,32 +87,39 @@ def model_latency_threshold_ms(streaming: bool, max_output_tokens: int) -> int:
     return max(BUFFERED_LATENCY_MS, max_output_tokens * SLOW_TOKEN_MS)
 
 
-def model_dimensions(
-    endpoint_name: pulumi.Input[str], variant_name: str, component_name: pulumi.Input[str] | None
-) -> dict[str, pulumi.Input[str]]:
-    """AWS/SageMaker's invocation metrics: per inference component with one, else per endpoint and variant."""
-    if component_name is not None:
-        return {"InferenceComponentName": component_name}
-    return {"EndpointName": endpoint_name, "VariantName": variant_name}
+@dataclass(frozen=True)
+class ModelMetricSource:
+    """Where AWS/SageMaker counts the model's invocations: per endpoint and variant, or, with component hosting,
+    per inference component: the base's, then each adapter's (a request to an adapter counts under its own)."""
+
+    endpoint_name: pulumi.Input[str]
+    variant_name: str
+    component_names: tuple[pulumi.Input[str], ...] = ()
+    """The base component first; empty without component hosting."""
+
+    def each(self) -> list[dict[str, pulumi.Input[str]]]:
+        """The dimensions of every place the model's invocations are counted, the base model's first."""
+        if not self.component_names:
+            return [{"EndpointName": self.endpoint_name, "VariantName": self.variant_name}]
+        return [{"InferenceComponentName": name} for name in self.component_names]
 
 
-def model_alarms(
-    dimensions: Mapping[str, pulumi.Input[str]], latency_p90_ms: int, scale_to_zero: bool
-) -> list[AlarmSpec]:
+def model_alarms(model: ModelMetricSource, latency_p90_ms: int, scale_to_zero: bool) -> list[AlarmSpec]:
     specs = [
-        AlarmSpec(
+        *summed_alarms(
             "model-5xx",
             "The model answered 5xx errors: read the endpoint's log group (/aws/sagemaker/…) for the container's "
             "error; a model that runs out of GPU memory needs a smaller maxModelLen or a larger instanceType.",
-            (MetricQuery(SAGEMAKER, "Invocation5XXErrors", dimensions, "Sum"),),
+            [MetricQuery(SAGEMAKER, "Invocation5XXErrors", dimensions, "Sum") for dimensions in model.each()],
             MODEL_5XX_THRESHOLD,
         ),
         AlarmSpec(
             "model-latency-p90",
             f"The model's p90 latency has been over {latency_p90_ms / 1000:g} s for 15 minutes: answers are long "
             "or the instances are saturated; lower maxOutputTokens, or raise maxInstanceCount.",
-            # ModelLatency is in microseconds (AWS/SageMaker's endpoint invocation metrics).
-            (MetricQuery(SAGEMAKER, "ModelLatency", dimensions, "p90"),),
+            # ModelLatency is in microseconds (AWS/SageMaker's endpoint invocation metrics). The base model's only:
+            # percentiles of several components do not add up, and its adapters share its GPUs.
+            (MetricQuery(SAGEMAKER, "ModelLatency", model.each()[0], "p90"),),
             latency_p90_ms * 1000,
             comparison="GreaterThanThreshold",
             evaluation_periods=3,
@@ -117,18 +127,47 @@ def model_alarms(
         ),
     ]
     if scale_to_zero:
-        specs.append(
-            AlarmSpec(
-                "model-did-not-wake",
-                "Requests have found no copy of the model for 15 minutes: the model scaled to zero did not wake. "
-                "Check the inference component's events and the endpoint's logs (capacity, image, health check).",
-                (MetricQuery(SAGEMAKER, "NoCapacityInvocationFailures", dimensions, "Sum"),),
-                1,
-                evaluation_periods=WAKE_PERIODS,
-                datapoints_to_alarm=WAKE_PERIODS,
-            )
+        specs += summed_alarms(
+            "model-did-not-wake",
+            "Requests have found no copy of the model for 15 minutes: the model scaled to zero did not wake. "
+            "Check the inference component's events and the endpoint's logs (capacity, image, health check).",
+            [MetricQuery(SAGEMAKER, "NoCapacityInvocationFailures", dimensions, "Sum") for dimensions in model.each()],
+            1,
+            evaluation_periods=WAKE_PERIODS,
+            datapoints_to_alarm=WAKE_PERIODS,
         )
     return specs
+
+
+def summed_alarms(
+    slug: str,
+    guide: str,
+    metrics: Sequence[MetricQuery],
+    threshold: float,
+    *,
+    evaluation_periods: int = 1,
+    datapoints_to_alarm: int = 1,
+) -> list[AlarmSpec]:
+    """An alarm on the sum of `metrics`; past MAX_ALARM_METRICS one alarm per ten of them (`slug`, `slug-2`, …)."""
+    chunks = [tuple(metrics[start : start + MAX_ALARM_METRICS]) for start in range(0, len(metrics), MAX_ALARM_METRICS)]
+    return [
+        AlarmSpec(
+            slug if number == 1 else f"{slug}-{number}",
+            guide,
+            chunk,
+            threshold,
+            evaluation_periods=evaluation_periods,
+            datapoints_to_alarm=datapoints_to_alarm,
+            expression=sum_expression(range(len(chunk))) if len(chunk) > 1 else None,
+        )
+        for number, chunk in enumerate(chunks, start=1)
+    ]
+
+
+def sum_expression(indexes: range) -> str:
+    """`FILL(m0, 0) + FILL(m1, 0) …`: a component nobody called has no datapoint, and a sum with a missing term
+    has none either."""
+    return " + ".join(f"FILL(m{index}, 0)" for index in indexes)
 
 
 def proxy_alarms(function_name: pulumi.Input[str], reserved_concurrency: int) -> list[AlarmSpec]:
@@ -167,7 +206,7 @@ def proxy_alarms(function_name: pulumi.Input[str], reserved_concurrency: int) ->
     return specs
 
 
-def api_alarms(api: ApiMetricSource, model: Mapping[str, pulumi.Input[str]], scale_to_zero: bool) -> list[AlarmSpec]:
+def api_alarms(api: ApiMetricSource, model: ModelMetricSource, scale_to_zero: bool) -> list[AlarmSpec]:
     server_errors = MetricQuery(API_GATEWAY, api.metric("server_errors"), api.dimensions, "Sum")
     guide = (
         "The API answered 5xx errors: the proxy's log group says which (error_code), the saved query "
@@ -175,15 +214,20 @@ def api_alarms(api: ApiMetricSource, model: Mapping[str, pulumi.Input[str]], sca
     )
     if not scale_to_zero:
         return [AlarmSpec("api-5xx", guide, (server_errors,), API_5XX_THRESHOLD)]
-    # A model waking from zero answers 503 on purpose; those are model-did-not-wake's business.
-    waking = MetricQuery(SAGEMAKER, "NoCapacityInvocationFailures", model, "Sum")
+    # A model waking from zero answers 503 on purpose, to a request for the base or any adapter: those are
+    # model-did-not-wake's business. The alarm reads the gateway's metric and at most nine components'.
+    waking = [
+        MetricQuery(SAGEMAKER, "NoCapacityInvocationFailures", dimensions, "Sum")
+        for dimensions in model.each()[: MAX_ALARM_METRICS - 1]
+    ]
+    subtracted = sum_expression(range(1, len(waking) + 1))
     return [
         AlarmSpec(
             "api-5xx",
             guide + " Answers while the model wakes from zero are not counted.",
-            (server_errors, waking),
+            (server_errors, *waking),
             API_5XX_THRESHOLD,
-            expression="FILL(m0, 0) - FILL(m1, 0)",
+            expression=f"FILL(m0, 0) - {subtracted if len(waking) == 1 else f'({subtracted})'}",
         )
     ]
 

@@ -10,7 +10,7 @@ secrets keys), and alarm notifications carry no secret: alarm names, states, thr
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -20,9 +20,9 @@ import pulumi_aws as aws
 from components.alarms import (
     AlarmSpec,
     ApiMetricSource,
+    ModelMetricSource,
     api_alarms,
     model_alarms,
-    model_dimensions,
     model_latency_threshold_ms,
     proxy_alarms,
     ui_host_alarms,
@@ -52,7 +52,11 @@ class MonitoringArgs:
     served_model_names: Sequence[pulumi.Input[str]]
     """Every public model id the proxy answers for: the `model` dimension of its metrics."""
     inference_component_name: pulumi.Input[str] | None
-    """With component hosting: the component whose metrics replace the variant's, and whose wake-up is watched."""
+    """With component hosting: the base component, whose metrics (with its adapters') replace the variant's."""
+    adapter_component_names: Mapping[str, pulumi.Input[str]]
+    """Each adapter's component (ModelEndpoint.adapter_component_names): its errors and wake-ups count too."""
+    scale_to_zero: bool
+    """The model scales to zero (scaleToZero): a request may find no copy, and whether it wakes is watched."""
     ui_instance_id: pulumi.Input[str] | None
     """The UI host (ChatUiHost.instance_id): recovered on a failed system check, rebooted on a failed instance one."""
     reserved_concurrency: int
@@ -70,6 +74,7 @@ class MonitoringArgs:
         endpoint_name: pulumi.Input[str],
         variant_name: str,
         inference_component_name: pulumi.Input[str] | None,
+        adapter_component_names: Mapping[str, pulumi.Input[str]],
         served_model_names: Sequence[pulumi.Input[str]],
         function_name: pulumi.Input[str],
         function_log_group_name: pulumi.Input[str],
@@ -81,6 +86,8 @@ class MonitoringArgs:
             endpoint_name=endpoint_name,
             variant_name=variant_name,
             inference_component_name=inference_component_name,
+            adapter_component_names=adapter_component_names,
+            scale_to_zero=settings.scale_to_zero,
             served_model_names=served_model_names,
             function_name=function_name,
             function_log_group_name=function_log_group_name,
@@ -114,12 +121,16 @@ class Monitoring(pulumi.ComponentResource):
 
         self.topic_arn = self._topic(name, args.alarm_email) if args.alarm_email else None
         notify = [self.topic_arn] if self.topic_arn is not None else []
-        model = model_dimensions(args.endpoint_name, args.variant_name, args.inference_component_name)
-        scale_to_zero = args.inference_component_name is not None
+        components = (
+            (args.inference_component_name, *args.adapter_component_names.values())
+            if args.inference_component_name is not None
+            else ()
+        )
+        model = ModelMetricSource(args.endpoint_name, args.variant_name, components)
         specs = [
-            *model_alarms(model, args.model_latency_p90_ms, scale_to_zero),
+            *model_alarms(model, args.model_latency_p90_ms, args.scale_to_zero),
             *proxy_alarms(args.function_name, args.reserved_concurrency),
-            *api_alarms(args.api, model, scale_to_zero),
+            *api_alarms(args.api, model, args.scale_to_zero),
             *(ui_host_alarms(args.ui_instance_id, partition, region) if args.ui_instance_id is not None else []),
         ]
         alarms = [_alarm(name, prefix, spec, notify, child) for spec in specs]

@@ -17,6 +17,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.alarms import MAX_ALARM_METRICS, sum_expression
+
 COPY_METRIC_PERIOD_SECONDS = 60
 SCALE_OUT_COOLDOWN_SECONDS = 60
 
@@ -83,11 +85,12 @@ def a_request_wakes_a_copy(
     component_names: Sequence[pulumi.Input[str]],
     *,
     opts: pulumi.ResourceOptions,
-) -> aws.cloudwatch.MetricAlarm:
+) -> list[aws.cloudwatch.MetricAlarm]:
     """One copy when a request to any of `component_names` (the base and its adapters) found none.
 
     SageMaker counts NoCapacityInvocationFailures for every request that finds no copy, by the component
-    invoked; an adapter has no copies of its own, so a request to one must wake the base too.
+    invoked; an adapter has no copies of its own, so a request to one must wake the base too. An alarm reads at
+    most ten metrics (alarms.MAX_ALARM_METRICS): each ten components get an alarm of their own.
     """
     # Exactly one copy, not one more (AWS's example adds one): requests keep failing, and the alarm firing,
     # while it starts.
@@ -117,11 +120,23 @@ def a_request_wakes_a_copy(
         "treat_missing_data": "notBreaching",
         "alarm_actions": [scale_out.arn],
     }
-    if len(component_names) == 1:
-        alarm |= _no_capacity_metric(base)
-    else:
-        alarm["metric_queries"] = _no_capacity_of_every_component(component_names)
-    return aws.cloudwatch.MetricAlarm(f"{name}-no-capacity", opts=opts, **alarm)
+    chunks = [
+        component_names[start : start + MAX_ALARM_METRICS]
+        for start in range(0, len(component_names), MAX_ALARM_METRICS)
+    ]
+    return [
+        aws.cloudwatch.MetricAlarm(
+            f"{name}-no-capacity" if number == 1 else f"{name}-no-capacity-{number}",
+            opts=opts,
+            **alarm,
+            **(
+                _no_capacity_metric(chunk[0])
+                if len(chunk) == 1
+                else {"metric_queries": _no_capacity_of_every_component(chunk)}
+            ),
+        )
+        for number, chunk in enumerate(chunks, start=1)
+    ]
 
 
 def _no_capacity_metric(component_name: pulumi.Input[str]) -> dict[str, Any]:
@@ -137,7 +152,6 @@ def _no_capacity_metric(component_name: pulumi.Input[str]) -> dict[str, Any]:
 def _no_capacity_of_every_component(
     component_names: Sequence[pulumi.Input[str]],
 ) -> list[aws.cloudwatch.MetricAlarmMetricQueryArgs]:
-    # FILL(…, 0): a component nobody called has no datapoint, and a sum with a missing term has none either.
     metrics = [
         aws.cloudwatch.MetricAlarmMetricQueryArgs(
             id=f"m{index}",
@@ -152,7 +166,7 @@ def _no_capacity_of_every_component(
         )
         for index, component_name in enumerate(component_names)
     ]
-    total = " + ".join(f"FILL(m{index}, 0)" for index in range(len(component_names)))
+    total = sum_expression(range(len(component_names)))
     return [
         *metrics,
         aws.cloudwatch.MetricAlarmMetricQueryArgs(

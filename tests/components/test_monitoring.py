@@ -117,6 +117,76 @@ def test_an_endpoint_without_components_is_watched_per_endpoint_and_variant(cach
     assert found["model-5xx"]["dimensions"] == {"EndpointName": "sagemaker-llm-test", "VariantName": "AllTraffic"}
 
 
+ADAPTER_STACK = {
+    "uiEnabled": False,
+    "modelId": "Qwen/Qwen2.5-14B-Instruct",
+    "instanceType": "ml.g5.12xlarge",
+    "apiStreaming": False,
+    "adapters": {"support": "s3://ft-bucket/adapters/support.tar.gz", "legal": "s3://ft-bucket/adapters/legal.tar.gz"},
+}
+BASE = "sagemaker-llm-test-model"
+COMPONENTS = [BASE, "sagemaker-llm-test-lora-support", "sagemaker-llm-test-lora-legal"]
+
+
+def _summed(alarm: dict) -> tuple[list[str], list[str], str]:
+    """A metric-math alarm's metric names, the components they are counted for, and its expression."""
+    queries = alarm["metricQueries"]
+    metrics = [q["metric"] for q in queries if "metric" in q]
+    (total,) = [q["expression"] for q in queries if q.get("returnData")]
+    return [m["metricName"] for m in metrics], [m["dimensions"].get("InferenceComponentName") for m in metrics], total
+
+
+def test_the_model_alarms_count_every_adapter_too(cached_run):
+    found = alarms(cached_run(ADAPTER_STACK))
+    names, components, total = _summed(found["model-5xx"])
+    assert set(names) == {"Invocation5XXErrors"} and components == COMPONENTS
+    assert total == "FILL(m0, 0) + FILL(m1, 0) + FILL(m2, 0)"  # a component nobody called sends no datapoint
+    assert found["model-latency-p90"]["dimensions"] == {"InferenceComponentName": BASE}
+
+
+def test_an_always_on_adapter_stack_is_not_watched_for_waking(cached_run):
+    found = alarms(cached_run(ADAPTER_STACK))
+    assert "model-did-not-wake" not in found  # its copies never go to zero: no request finds none
+    assert found["api-5xx"]["metricName"] == "5xx"  # every 5xx counts
+    assert "metricQueries" not in found["api-5xx"]
+
+
+def test_adapters_scaled_to_zero_are_watched_waking_and_their_waking_answers_are_not_api_errors(cached_run):
+    found = alarms(cached_run({**ADAPTER_STACK, "scaleToZero": True}))
+    names, components, total = _summed(found["model-did-not-wake"])
+    assert set(names) == {"NoCapacityInvocationFailures"} and components == COMPONENTS
+    assert total == "FILL(m0, 0) + FILL(m1, 0) + FILL(m2, 0)"
+    names, components, total = _summed(found["api-5xx"])
+    assert names == ["5xx", *["NoCapacityInvocationFailures"] * 3] and components[1:] == COMPONENTS
+    assert total == "FILL(m0, 0) - (FILL(m1, 0) + FILL(m2, 0) + FILL(m3, 0))"
+
+
+def test_twenty_adapters_scaled_to_zero_fit_cloudwatchs_ten_metrics_an_alarm(cached_run):
+    # A metric-math alarm reads at most 10 metrics, a hard limit (CloudWatch's "Alarm limits" page): PutMetricAlarm
+    # would refuse an alarm summing 21 components, and the deploy would stop there.
+    adapters = {f"ft{index}": f"s3://ft-bucket/adapters/ft{index}.tar.gz" for index in range(20)}
+    run = cached_run({**ADAPTER_STACK, "adapters": adapters, "scaleToZero": True})
+    every = [a.inputs for a in run.of_type(ALARM)]
+    for alarm in every:
+        assert len([q for q in alarm.get("metricQueries", []) if "metric" in q]) <= 10, alarm.get("name")
+    components = {c.inputs["inferenceComponentName"] for c in run.of_type("aws-native:sagemaker:InferenceComponent")}
+    assert len(components) == 21
+    found = alarms(run)
+    for slug in ("model-5xx", "model-did-not-wake"):
+        parts = [found[slug], found[f"{slug}-2"], found[f"{slug}-3"]]
+        counted = [component for part in parts for component in _watched(part)]
+        assert sorted(counted) == sorted(components), slug  # each component once
+    waking = [a for a in every if "NoCapacityInvocationFailures" in json.dumps(a) and "alarmDescription" in a]
+    wakes = [a for a in waking if "start one" in a["alarmDescription"]]  # the scale-out alarms of ModelEndpoint
+    assert sorted(c for a in wakes for c in _watched(a)) == sorted(components)
+
+
+def _watched(alarm: dict) -> list[str]:
+    if "metricQueries" not in alarm:
+        return [alarm["dimensions"]["InferenceComponentName"]]
+    return _summed(alarm)[1]
+
+
 def test_model_latency_is_compared_in_microseconds(cached_run):
     latency = alarms(cached_run(HTTP_API_ONLY))["model-latency-p90"]
     assert (latency["metricName"], latency["extendedStatistic"]) == ("ModelLatency", "p90")
