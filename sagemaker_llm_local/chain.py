@@ -126,7 +126,10 @@ class LocalChain:
         stack = self.plan.stack
         for name, component in stack.adapter_components.items():
             path = stack.adapters[name]
-            runtime.serve_adapter_component(stack.endpoint_name, component, stack.inference_component_name, path)
+            try:
+                runtime.serve_adapter_component(stack.endpoint_name, component, stack.inference_component_name, path)
+            except AdapterError as error:  # vLLM's reason, with the option that gave the adapter
+                raise AdapterError(f"--adapter {name}: {error}") from None
 
     def _start_proxy(self, runtime_url: str) -> bool:
         plan = self.plan

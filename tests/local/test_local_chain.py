@@ -4,14 +4,17 @@ adapter is a model of the API that answers in its own words."""
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import openai
 import pytest
 
-from tests.local.local_command import CommandFailed, Running, descendants, local_command, proc_table
+from tests.local.local_command import COMMAND, CommandFailed, Running, descendants, local_command, proc_table
 
 pytestmark = pytest.mark.engine
 
@@ -98,3 +101,30 @@ def test_each_adapter_answers_in_its_own_words_then_sigterm_leaves_no_process(ch
     assert all(texts.values()) and len(set(texts.values())) == len(models), texts  # each adapter changes the words
 
     assert_sigterm_leaves_no_process(chain_with_adapters)
+
+
+def test_an_adapter_vllm_refuses_stops_the_command_with_one_line_and_no_process_left(
+    engine_venv: Path, lora_model: Path, tmp_path: Path
+):
+    broken = tmp_path / "broken"  # a rank vLLM takes, weights it cannot read: refused when registered
+    broken.mkdir()
+    (broken / "adapter_config.json").write_bytes(
+        (lora_model / "adapters" / "tiny-support" / "adapter_config.json").read_bytes()
+    )
+    (broken / "adapter_model.safetensors").write_bytes(b"not safetensors")
+    env = os.environ | {"VLLM_ENGINE_VENV": str(engine_venv), "XDG_DATA_HOME": str(tmp_path / "data")}
+    args = ["--model", str(lora_model / "base"), "--no-ui", "--api-port", "0", "--adapter", f"broken={broken}"]
+    process = subprocess.Popen([COMMAND, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    groups: set[int] = set()
+    while process.poll() is None:  # what it starts, seen while it runs (it has ended them all once it exits)
+        table = proc_table()
+        groups |= {table[pid][1] for pid in descendants(process.pid) if pid in table}
+        time.sleep(0.5)
+    out, err = process.communicate()
+
+    assert process.returncode == 1, out + err
+    assert err.count("\n") == 1 and err.startswith("sagemaker-llm-local: --adapter broken: "), err
+    assert "the container refused it" in err and "Traceback" not in err + out
+    assert groups  # the proxy's and vLLM's
+    left = {pid: info for pid, info in proc_table().items() if info[1] in groups and info[2] != "Z"}
+    assert left == {}, left
