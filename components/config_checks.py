@@ -431,6 +431,7 @@ def _is_origin(origin: str) -> bool:
 
 
 def did_you_mean(value: str, choices: tuple[str, ...]) -> str:
-    """`; did you mean 'x'?` for the closest of `choices`, or "" when none is close."""
+    """` (did you mean 'x'?)` for the closest of `choices`, or "" when none is close: a parenthesis, so the
+    sentence it ends or interrupts keeps its own punctuation."""
     close = difflib.get_close_matches(value, choices, n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -205,7 +205,8 @@ def load_settings(config: pulumi.Config | None = None) -> Settings:
         try:
             value = _read(config, key, kind)
         except pulumi.ConfigTypeError:
-            problems.append(f"{key}: expected a {kind}; fix it with `pulumi config set {key} <{kind}>`.")
+            article = "an" if kind[0] in "aeiou" else "a"
+            problems.append(f"{key}: expected {article} {kind}; fix it with `pulumi config set {key} <{kind}>`.")
             value = None
         values[key] = schema.defaults[key] if value is None else value
 

@@ -303,3 +303,36 @@ def test_a_short_api_key_is_refused_at_preview_without_showing_it(pulumi_mocks):
 
 def test_an_api_key_of_32_characters_is_accepted(pulumi_mocks):
     assert _load(pulumi_mocks, {"modelId": "gpt2", "apiKey": "k" * 32}).api_key is not None
+
+
+@pytest.mark.parametrize(
+    ("config", "problem"),
+    [
+        (
+            {"modelId": "gpt2", "instanceCount": "two"},
+            "instanceCount: expected an integer; fix it with `pulumi config set instanceCount <integer>`.",
+        ),
+        (
+            {"modelId": "gpt2", "scaleToZero": "sometimes"},
+            "scaleToZero: expected a boolean; fix it with `pulumi config set scaleToZero <boolean>`.",
+        ),
+        (
+            {"modelId": "gpt2", "modelID": "gpt2"},
+            "modelID: not a setting of this project (did you mean 'modelId'?); remove it with "
+            "`pulumi config rm modelID`.",
+        ),
+        (
+            {"modelId": "gpt2", "instanceType": "ml.g5.xlarg"},
+            "instanceType: 'ml.g5.xlarg' is not a SageMaker endpoint instance type (did you mean 'ml.g5.xlarge'?).",
+        ),
+        (
+            {"modelId": "gpt2", "uiInstanceType": "t3.smal"},
+            "uiInstanceType: 't3.smal' is not an EC2 instance type (did you mean 't3.small'?).",
+        ),
+    ],
+    ids=["an integer", "a boolean", "unknown key", "instance type", "ui instance type"],
+)
+def test_a_problem_reads_as_one_sentence(pulumi_mocks, config, problem):
+    with pytest.raises(SettingsError) as caught:
+        _load(pulumi_mocks, config)
+    assert problem in caught.value.problems
