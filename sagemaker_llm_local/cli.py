@@ -67,6 +67,8 @@ def local_folder(stack: str) -> Path:
 
 def port(requested: int, option: str) -> int:
     """`requested` if 127.0.0.1 has it free (0: any free port), else a StackError naming the option."""
+    if not 0 <= requested <= 65535:  # bind() would raise OverflowError, a traceback
+        raise StackError(f"{option} {requested}: not a port number (0 to 65535)")
     with socket.socket() as probe:
         try:
             probe.bind(("127.0.0.1", requested))

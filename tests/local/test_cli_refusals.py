@@ -50,3 +50,8 @@ def test_a_python_without_vllm_is_one_line():
 
 def test_an_unknown_stack_names_the_stacks_there_are():
     assert_one_line(run("--stack", "nope"), "no stack file Pulumi.nope.yaml", "dev", "prod")
+
+
+def test_a_port_out_of_range_is_one_line():
+    assert_one_line(run("--api-port", "99999", "--no-ui"), "--api-port 99999: not a port number (0 to 65535)")
+    assert_one_line(run("--api-port", "-1", "--no-ui"), "--api-port -1: not a port number (0 to 65535)")
