@@ -20,7 +20,7 @@ import botocore.session
 from components.image import VLLM_VERSION, parse_ecr_image
 from components.instance_gpus import GPUS_BY_INSTANCE_TYPE, known_families
 from components.lora_adapters import MAX_LORA_RANKS, adapter_problems
-from components.vllm_args import STACK_VARIABLES_AT_MOST, vllm_args_environment, vllm_args_problems
+from components.vllm_args import LINE_BREAK_WHY, STACK_VARIABLES_AT_MOST, vllm_args_environment, vllm_args_problems
 from openai_proxy.contract import DIALECTS
 
 BACKEND_DIALECTS = tuple(DIALECTS)
@@ -179,6 +179,11 @@ def _container_problems(v: Mapping[str, Any]) -> list[str]:
         problems.append(
             f"chatTemplate: {len(v['chatTemplate'])} characters; a SageMaker environment value holds at most "
             f"{MAX_ENVIRONMENT_VALUE}. Shorten the template (drop whitespace and comments)."
+        )
+    if v["backendDialect"] == "openai" and "\n" in v["chatTemplate"]:
+        problems.append(
+            f"chatTemplate: has a line break; {LINE_BREAK_WHY} Write a line break the template outputs as "
+            "{{ '\\n' }} and fold the YAML with `>-`, as Pulumi.dev.yaml does."
         )
     stops = v["chatStopSequences"]
     if not isinstance(stops, list) or not all(isinstance(stop, str) and stop for stop in stops) or len(stops) > 4:

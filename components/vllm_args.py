@@ -21,6 +21,10 @@ ENVIRONMENT_PREFIX = "SM_VLLM_"
 # The most variables ModelEndpoint sets in the vLLM container itself (model, served name, chat template, context,
 # two for tool calling, tensor parallelism, four for LoRA, HF_TOKEN); vllmArgs share SageMaker's 100 with them.
 STACK_VARIABLES_AT_MOST = 12
+# The DLC's entrypoint reads its options line by line from `env | grep ^SM_VLLM_`
+# (aws/deep-learning-containers, vllm/build_artifacts/sagemaker_entrypoint.sh): a value's second line is lost, or
+# read as another `SM_VLLM_…=` option.
+LINE_BREAK_WHY = "the DLC reads each SM_VLLM_ variable as one line. Keep the value on one line."
 # Options the stack sets itself, and the config key that owns each: vllmArgs may not set them.
 STACK_OWNED_OPTIONS: dict[str, str] = {
     "model": "modelId / modelDataUri",
@@ -98,6 +102,8 @@ def _value_problems(name: str, value: Any, spec: Mapping[str, Any], max_value_le
     if isinstance(value, bool) or not isinstance(value, str | int | float) or value == "":
         return [f"vllmArgs.{name}: takes one value (a string or a number), not {value!r}."]
     text = str(value)
+    if "\n" in text:
+        return [f"vllmArgs.{name}: a line break would give vLLM an option of its own; {LINE_BREAK_WHY}"]
     choices = spec.get("choices")
     if choices and text not in choices:
         return [f"vllmArgs.{name}: {text!r} is not one of {', '.join(choices)}."]

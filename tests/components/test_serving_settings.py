@@ -4,6 +4,7 @@ a message naming the key and what to do."""
 from __future__ import annotations
 
 import re
+import subprocess
 
 import botocore.session
 import pytest
@@ -216,3 +217,52 @@ def test_adapter_component_names_are_valid_sagemaker_names(endpoint):
     assert len(name) <= shape.metadata["max"]
     assert re.fullmatch(shape.metadata["pattern"], name)
     assert adapter_component_name("sagemaker-llm-dev", "support") == "sagemaker-llm-dev-lora-support"
+
+
+# The DLC's loop (aws/deep-learning-containers, vllm/build_artifacts/sagemaker_entrypoint.sh), printing its ARGS.
+DLC_ENTRYPOINT_LOOP = r"""
+ARGS=(--port 8080)
+while IFS='=' read -r key value; do
+    arg_name=$(echo "${key#SM_VLLM_}" | tr '[:upper:]' '[:lower:]' | tr '_' '-')
+    ARGS+=("--${arg_name}")
+    if [ -n "$value" ]; then ARGS+=("$value"); fi
+done < <(env | grep "^SM_VLLM_")
+printf '%s\n' "${ARGS[@]}"
+"""
+
+
+def _dlc_arguments(environment: dict[str, str]) -> list[str]:
+    result = subprocess.run(
+        ["bash", "-c", DLC_ENTRYPOINT_LOOP], env=environment, capture_output=True, text=True, check=True
+    )
+    return result.stdout.splitlines()
+
+
+def test_a_line_break_in_a_vllm_arg_is_refused_as_the_dlc_would_read_its_second_line_as_an_option(pulumi_mocks):
+    smuggled = {"quantization": "awq\nSM_VLLM_PORT=9000"}
+    assert _dlc_arguments(vllm_args_environment(smuggled)) == [
+        "--port",
+        "8080",
+        "--quantization",
+        "awq",
+        "--port",
+        "9000",
+    ]
+
+    message = _problems(pulumi_mocks, {"vllmArgs": smuggled})
+    assert "vllmArgs.quantization: a line break would give vLLM an option of its own" in message
+
+
+def test_a_chat_template_with_a_line_break_is_refused_as_the_dlc_would_keep_only_its_first_line(pulumi_mocks):
+    template = "{% for m in messages %}{{ m['content'] }}\n{% endfor %}"
+    assert _dlc_arguments({"SM_VLLM_CHAT_TEMPLATE": template}) == [
+        "--port",
+        "8080",
+        "--chat-template",
+        "{% for m in messages %}{{ m['content'] }}",
+    ]
+
+    message = _problems(pulumi_mocks, {"chatTemplate": template})
+    assert "chatTemplate: has a line break; the DLC reads each SM_VLLM_ variable as one line" in message
+    folded = "{% for m in messages %}{{ m['content'] }}{{ '\\n' }}{% endfor %}"
+    assert _load(pulumi_mocks, {"chatTemplate": folded}).chat_template == folded
