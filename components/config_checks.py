@@ -36,7 +36,7 @@ MIN_API_KEY_LENGTH = 32
 
 # A Hugging Face model id as the hub writes it: `name` or `org/name`.
 HF_MODEL_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
-_S3_PREFIX = re.compile(r"s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<prefix>\S+/)")
+_S3_PREFIX = re.compile(r"s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<prefix>[^\s*?$]+/)")
 # registry/name, then a tag, a digest or both (`:v0.12.4@sha256:…`: the version stays readable, the digest decides).
 _PINNED_IMAGE = re.compile(r"[\w.-]+(:\d+)?(/[\w.-]+)+(:(?P<tag>[\w.-]{1,128}))?(?P<digest>@sha256:[0-9a-f]{64})?")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -131,8 +131,8 @@ def _model_source_problems(v: Mapping[str, Any]) -> list[str]:
         problems.append(f"modelId: {model_id!r} is not a Hugging Face model id like `org/name` or `distilgpt2`.")
     if data_uri and not _S3_PREFIX.fullmatch(data_uri):
         problems.append(
-            f"modelDataUri: {data_uri!r} is not an S3 prefix; give `s3://bucket/prefix/` (ending in `/`) "
-            "of uncompressed weights."
+            f"modelDataUri: {data_uri!r} is not an S3 prefix; give `s3://bucket/prefix/` (ending in `/`, "
+            "no `*`, `?` or `$`, which IAM would read as a pattern) of uncompressed weights."
         )
     name = v["servedModelName"]
     if name and (len(name) > 256 or re.search(r"\s", name)):

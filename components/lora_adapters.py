@@ -19,7 +19,9 @@ MAX_ADAPTERS = 20
 MAX_NAME_LENGTH = 32
 _PUBLIC_NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._:-]{{0,{MAX_NAME_LENGTH - 1}}}")
 # A single object, as ArtifactUrl wants it (botocore: ≤ 1024 characters, `(https|s3)://…`).
-_ARCHIVE_URI = re.compile(r"s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<key>[^\s]+\.tar\.gz)")
+_ARCHIVE_URI = re.compile(r"s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<key>[^\s*?$]+\.tar\.gz)")
+# In the role's s3:GetObject resource, IAM reads `*` and `?` as wildcards and `${…}` as a policy variable.
+IAM_PATTERN_CHARACTERS = "*?$"
 MAX_ARCHIVE_URI_LENGTH = 1024
 # InferenceComponentName: ≤ 63 characters, alphanumerics and inner hyphens (botocore's pattern).
 MAX_COMPONENT_NAME_LENGTH = 63
@@ -69,7 +71,12 @@ def adapter_problems(adapters: Any, *, base_model_name: str) -> list[str]:
                 f"adapters: {slugs[slug]!r} and {name!r} would get the same inference component name; rename one."
             )
         slugs[slug] = name
-        if not isinstance(uri, str) or not _ARCHIVE_URI.fullmatch(uri) or len(uri) > MAX_ARCHIVE_URI_LENGTH:
+        if isinstance(uri, str) and any(c in uri for c in IAM_PATTERN_CHARACTERS):
+            problems.append(
+                f"adapters.{name}: {uri!r} has `*`, `?` or `$`, which IAM reads as a pattern in the role's "
+                "s3:GetObject, granting more objects than this one; rename the object."
+            )
+        elif not isinstance(uri, str) or not _ARCHIVE_URI.fullmatch(uri) or len(uri) > MAX_ARCHIVE_URI_LENGTH:
             problems.append(
                 f"adapters.{name}: {uri!r} is not the S3 URI of one `.tar.gz` (the adapter's files at the archive "
                 "root), like `s3://my-bucket/adapters/support.tar.gz`."

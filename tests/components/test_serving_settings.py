@@ -180,6 +180,11 @@ def test_two_adapters_are_kept_and_make_the_model_an_inference_component(pulumi_
             "adapters.support: 's3://my-bucket/adapters/support/' is not the S3 URI of one `.tar.gz`",
         ),
         ({"support": "https://example.com/support.tar.gz"}, "is not the S3 URI of one `.tar.gz`"),
+        (
+            {"support": "s3://my-bucket/adapters/*.tar.gz"},
+            "adapters.support: 's3://my-bucket/adapters/*.tar.gz' has `*`, `?` or `$`, which IAM reads as a pattern",
+        ),
+        ({"support": "s3://my-bucket/${aws:username}.tar.gz"}, "which IAM reads as a pattern in the role's"),
         ({"support": 7}, "is not the S3 URI of one `.tar.gz`"),
         (
             {"support.v2": ARCHIVE, "support-v2": ARCHIVE},
@@ -266,3 +271,10 @@ def test_a_chat_template_with_a_line_break_is_refused_as_the_dlc_would_keep_only
     assert "chatTemplate: has a line break; the DLC reads each SM_VLLM_ variable as one line" in message
     folded = "{% for m in messages %}{{ m['content'] }}{{ '\\n' }}{% endfor %}"
     assert _load(pulumi_mocks, {"chatTemplate": folded}).chat_template == folded
+
+
+def test_model_weights_under_a_prefix_with_an_iam_wildcard_are_refused(pulumi_mocks):
+    # The role's s3:GetObject would be arn:aws:s3:::my-bucket/*/ followed by `*`: every object in the bucket.
+    message = _problems(pulumi_mocks, {"modelId": "", "modelDataUri": "s3://my-bucket/*/"})
+    assert "modelDataUri: 's3://my-bucket/*/' is not an S3 prefix" in message
+    assert "no `*`, `?` or `$`, which IAM would read as a pattern" in message
