@@ -25,7 +25,8 @@ adapter component is one more entry whose headers carry `X-Amzn-SageMaker-Adapte
 For tests, with no name served: `SageMakerRuntime(relay_to=URL)` relays every endpoint name to one
 container, and without it the echo model answers (echo_model.py). `script(...)` queues replies
 (replies.py) used first-in first-out, one per request, before any of that: SageMaker's own errors,
-broken or stalled streams, the LMI and TGI formats. `requests` records what arrived.
+broken or stalled streams, the LMI and TGI formats. `requests` holds the last `RECORDED_REQUESTS` that
+arrived (bounded: a long `sagemaker-llm-local` run would otherwise keep every body).
 tests/proxy/conftest.py and tests/engine/fixtures.py wrap it in fixtures.
 """
 
@@ -72,6 +73,10 @@ class _Endpoint:
     components: dict[str, Container] = field(default_factory=dict)
 
 
+# Enough for any test's conversation (the longest makes 31 requests); older ones are forgotten.
+RECORDED_REQUESTS = 200
+
+
 class SageMakerRuntime:
     """A threaded HTTP server on 127.0.0.1 playing SageMaker's runtime API (`port=0` picks a free port).
 
@@ -86,7 +91,7 @@ class SageMakerRuntime:
     ) -> None:
         self.text_format = text_format
         self.relay_to = relay_to
-        self.requests: list[RecordedRequest] = []
+        self._requests: deque[RecordedRequest] = deque(maxlen=RECORDED_REQUESTS)
         self._endpoints: dict[str, _Endpoint] = {}
         self._replies: deque[Reply] = deque()
         self._held: list[StreamReply] = []
@@ -96,6 +101,12 @@ class SageMakerRuntime:
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
         self._unpacked: tempfile.TemporaryDirectory[str] | None = None
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """The last RECORDED_REQUESTS invocations that arrived, oldest first."""
+        with self._lock:
+            return list(self._requests)
 
     @property
     def url(self) -> str:
@@ -138,7 +149,7 @@ class SageMakerRuntime:
         self.release_all()
         with self._lock:
             self._replies.clear()
-            self.requests.clear()
+            self._requests.clear()
 
     def release_all(self) -> None:
         with self._lock:
@@ -167,7 +178,7 @@ class SageMakerRuntime:
 
     def _next_reply(self, recorded: RecordedRequest) -> Reply:
         with self._lock:
-            self.requests.append(recorded)
+            self._requests.append(recorded)
             scripted = self._replies.popleft() if self._replies else None
             served = self._endpoints.get(recorded.endpoint) if self._endpoints else None
             any_served = bool(self._endpoints)

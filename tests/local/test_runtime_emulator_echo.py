@@ -6,14 +6,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-import boto3
 import botocore.exceptions
 import pytest
-from botocore.config import Config
 
 from sagemaker_llm_local.echo_model import ECHO_GREETING
-from sagemaker_llm_local.sagemaker_runtime import SageMakerRuntime
-from tests.fakes import FAKE_AWS
+from sagemaker_llm_local.sagemaker_runtime import RECORDED_REQUESTS, SageMakerRuntime
+from tests.local.emulator_client import runtime_client
 
 HELLO = [{"role": "user", "content": "Hi"}]
 
@@ -21,14 +19,7 @@ HELLO = [{"role": "user", "content": "Hi"}]
 @pytest.fixture(scope="module")
 def client() -> Iterator:
     with SageMakerRuntime() as emulator:
-        yield boto3.client(
-            "sagemaker-runtime",
-            endpoint_url=emulator.url,
-            region_name="us-east-1",
-            aws_access_key_id=FAKE_AWS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=FAKE_AWS["AWS_SECRET_ACCESS_KEY"],
-            config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
-        )
+        yield runtime_client(emulator.url)
 
 
 def invoke(client, body: dict, *, stream: bool = False) -> dict:
@@ -84,3 +75,14 @@ def test_a_budget_pydantic_reads_as_an_integer_cuts_the_answer(client, max_token
     assert answer["choices"][0]["message"]["content"] == " ".join(ECHO_GREETING.split()[:2])
     assert answer["choices"][0]["finish_reason"] == "length"
     assert answer["usage"]["completion_tokens"] == 2
+
+
+def test_a_long_run_keeps_only_the_last_requests():
+    """`sagemaker-llm-local` runs for hours: the bodies it records for the tests must not grow without bound."""
+    with SageMakerRuntime() as emulator:
+        client = runtime_client(emulator.url)
+        for number in range(RECORDED_REQUESTS + 50):
+            invoke(client, {"messages": [{"role": "user", "content": f"question {number}"}], "max_tokens": 1})
+        kept = [request.json["messages"][0]["content"] for request in emulator.requests]
+
+    assert kept == [f"question {number}" for number in range(50, RECORDED_REQUESTS + 50)]
