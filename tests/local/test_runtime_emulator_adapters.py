@@ -7,18 +7,14 @@ from __future__ import annotations
 import json
 import tarfile
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from threading import Thread
 
-import boto3
 import botocore.exceptions
 import pytest
-from botocore.config import Config
 
 from sagemaker_llm_local.adapter_components import ADAPTER_ALIAS, ADAPTER_IDENTIFIER, AdapterError
 from sagemaker_llm_local.sagemaker_runtime import SageMakerRuntime
-from tests.fakes import FAKE_AWS
+from tests.local.emulator_client import ContainerHandler, runtime_client, serving
 
 CHAT = json.dumps({"model": "support", "messages": [{"role": "user", "content": "Hi"}]})
 
@@ -28,7 +24,7 @@ def container() -> Iterator[tuple[str, list[dict]]]:
     """A container speaking SageMaker's adapter routes as vLLM does: POST /adapters, then /invocations."""
     seen: list[dict] = []
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(ContainerHandler):
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             seen.append({"path": self.path, "body": body, **{k.lower(): v for k, v in self.headers.items()}})
@@ -36,25 +32,12 @@ def container() -> Iterator[tuple[str, list[dict]]]:
                 files = sorted(p.name for p in Path(body["src"]).iterdir())
                 ok = files == ["adapter_config.json", "adapter_model.safetensors"]
                 answer = f"Adapter {self.headers[ADAPTER_ALIAS]} registered" if ok else f"no adapter in {files}"
-                self._answer(200 if ok else 400, answer.encode(), "text/plain")
+                self.answer(200 if ok else 400, answer.encode(), "text/plain")
             else:
-                self._answer(200, json.dumps({"object": "chat.completion", "choices": []}).encode(), "application/json")
+                self.answer(200, json.dumps({"object": "chat.completion", "choices": []}).encode())
 
-        def _answer(self, status: int, data: bytes, content_type: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", seen
-    server.shutdown()
-    server.server_close()
+    with serving(Handler) as url:
+        yield url, seen
 
 
 def _archive(folder: Path, name: str, *, at_root: bool = True) -> Path:
@@ -70,14 +53,7 @@ def _archive(folder: Path, name: str, *, at_root: bool = True) -> Path:
 
 
 def _invoke(runtime: SageMakerRuntime, component: str) -> dict:
-    client = boto3.client(
-        "sagemaker-runtime",
-        endpoint_url=runtime.url,
-        region_name="us-east-1",
-        aws_access_key_id=FAKE_AWS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=FAKE_AWS["AWS_SECRET_ACCESS_KEY"],
-        config=Config(retries={"max_attempts": 1}),
-    )
+    client = runtime_client(runtime.url)
     answer = client.invoke_endpoint(
         EndpointName="ep", InferenceComponentName=component, Body=CHAT, ContentType="application/json"
     )

@@ -5,16 +5,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from threading import Thread
 
-import boto3
 import botocore.exceptions
 import pytest
-from botocore.config import Config
 
 from sagemaker_llm_local.sagemaker_runtime import Container, SageMakerRuntime
-from tests.fakes import FAKE_AWS
+from tests.local.emulator_client import ContainerHandler, runtime_client, serving
 
 CHAT = json.dumps({"messages": [{"role": "user", "content": "Hi"}]})
 ADAPTER_HEADER = "X-Amzn-SageMaker-Adapter-Identifier"
@@ -25,25 +21,14 @@ def container() -> Iterator[tuple[str, list[dict]]]:
     """A container whose /invocations answers with the headers it was sent."""
     seen: list[dict] = []
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(ContainerHandler):
         def do_POST(self) -> None:
             self.rfile.read(int(self.headers["Content-Length"]))
             seen.append({"path": self.path, **{k.lower(): v for k, v in self.headers.items()}})
-            body = json.dumps({"object": "chat.completion", "choices": []}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.answer(200, json.dumps({"object": "chat.completion", "choices": []}).encode())
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", seen
-    server.shutdown()
-    server.server_close()
+    with serving(Handler) as url:
+        yield url, seen
 
 
 @pytest.fixture
@@ -53,14 +38,7 @@ def runtime() -> Iterator[SageMakerRuntime]:
 
 
 def invoke(runtime: SageMakerRuntime, endpoint: str, component: str | None = None) -> dict:
-    client = boto3.client(
-        "sagemaker-runtime",
-        endpoint_url=runtime.url,
-        region_name="us-east-1",
-        aws_access_key_id=FAKE_AWS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=FAKE_AWS["AWS_SECRET_ACCESS_KEY"],
-        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
-    )
+    client = runtime_client(runtime.url)
     target = {"InferenceComponentName": component} if component else {}
     return client.invoke_endpoint(EndpointName=endpoint, Body=CHAT, ContentType="application/json", **target)
 
