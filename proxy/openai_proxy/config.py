@@ -96,8 +96,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     adapters = _adapters(env.get(ENV.adapters, ""), served or endpoint, component, problems)
     return Settings(
         tool_call_parser=env.get(ENV.tool_call_parser, "").strip(),
-        chat_stop_sequences=_stop_sequences(env.get(ENV.stop_sequences, ""), problems),
-        cors_origins=_cors_origins(env.get(ENV.cors_origins, ""), problems),
+        chat_stop_sequences=_json_strings(env, ENV.stop_sequences, "non-empty strings", problems),
+        cors_origins=_json_strings(env, ENV.cors_origins, "origins", problems),
         endpoint_name=endpoint,
         served_model_name=served or endpoint,
         dialect=dialect,
@@ -152,27 +152,16 @@ def _adapters(raw: str, base: str, component: str, problems: list[str]) -> dict[
     return value
 
 
-def _stop_sequences(raw: str, problems: list[str]) -> tuple[str, ...]:
+def _json_strings(env: Mapping[str, str], variable: str, what: str, problems: list[str]) -> tuple[str, ...]:
+    """`variable`'s JSON array of non-empty strings, each once in its first place; empty when unset."""
+    raw = env.get(variable, "")
     if not raw.strip():
         return ()
     try:
         value = json.loads(raw)
     except ValueError:
         value = None
-    if not isinstance(value, list) or not all(isinstance(s, str) and s for s in value):
-        problems.append(f"{ENV.stop_sequences} must be a JSON array of non-empty strings, not {raw[:100]!r}")
-        return ()
-    return tuple(dict.fromkeys(value))
-
-
-def _cors_origins(raw: str, problems: list[str]) -> tuple[str, ...]:
-    if not raw.strip():
-        return ()
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        value = None
-    if not isinstance(value, list) or not all(isinstance(origin, str) and origin for origin in value):
-        problems.append(f"{ENV.cors_origins} must be a JSON array of origins, not {raw[:100]!r}")
+    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+        problems.append(f"{variable} must be a JSON array of {what}, not {raw[:100]!r}")
         return ()
     return tuple(dict.fromkeys(value))
