@@ -55,8 +55,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--vllm", metavar="PYTHON", help="a Python with vLLM (default: the venv tests/engine/setup.sh makes)"
     )
     args = parser.parse_args(argv)
-    if args.api_key is not None and not args.api_key.strip():
-        parser.error("--api-key must not be empty")
+    for option, value in (("--api-key", args.api_key), ("--model", args.model)):
+        if value is not None and not value.strip():
+            parser.error(f"{option} must not be empty")
     return args
 
 

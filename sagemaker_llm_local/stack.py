@@ -68,7 +68,7 @@ def read_stack(stack: str) -> LocalStack:
     """Load Pulumi.<stack>.yaml as `pulumi preview` would; a `SettingsError` when the config is invalid."""
     path = stack_file(stack)
     if not re.fullmatch(r"[\w.-]+", stack) or not path.is_file():
-        stacks = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in path.parent.glob("Pulumi.*.yaml"))
+        stacks = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in PROJECT_FILE.parent.glob("Pulumi.*.yaml"))
         raise StackError(f"no stack file Pulumi.{stack}.yaml next to Pulumi.yaml (stacks: {', '.join(stacks)})")
     try:
         config = (yaml.safe_load(path.read_text()) or {}).get("config") or {}

@@ -50,6 +50,14 @@ def test_a_python_without_vllm_is_one_line():
 
 def test_an_unknown_stack_names_the_stacks_there_are():
     assert_one_line(run("--stack", "nope"), "no stack file Pulumi.nope.yaml", "dev", "prod")
+    # A name Pulumi would refuse (a path, say) still lists this project's stacks, not another folder's.
+    assert_one_line(run("--stack", "../x"), "no stack file Pulumi.../x.yaml", "(stacks: dev, prod)")
+
+
+def test_an_empty_model_is_refused_not_taken_for_the_stacks():
+    result = run("--model", "", "--no-ui")
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == "sagemaker-llm-local: error: --model must not be empty"
 
 
 def test_a_port_out_of_range_is_one_line():
