@@ -30,14 +30,22 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
 
-from sagemaker_llm_local.engine import container_flags, default_venv, engine_environment, failure_cause, vllm_command
+from sagemaker_llm_local.engine import (
+    container_flags,
+    container_process_variables,
+    default_venv,
+    engine_environment,
+    failure_cause,
+    vllm_command,
+)
 from sagemaker_llm_local.processes import StartError, answers, start_group, stop_group, wait_until_answers
 from sagemaker_llm_local.sagemaker_runtime import SageMakerRuntime
 from tests.fakes import configure_proxy
@@ -89,10 +97,14 @@ def engine_venv() -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_model(engine_venv: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("tiny-gpt2")
+    return make_model(engine_venv, "make_model.py", tmp_path_factory.mktemp("tiny-gpt2"))
+
+
+def make_model(venv: Path, script: str, folder: Path) -> Path:
+    """`folder`/model made by tests/engine/`script` with the dev stack's chat template."""
     template = folder / "chat_template.jinja"
     template.write_text(dev_chat_template())
-    command = [str(engine_venv / "bin" / "python"), str(HERE / "make_model.py"), str(folder / "model")]
+    command = [str(venv / "bin" / "python"), str(HERE / script), str(folder / "model")]
     result = subprocess.run(
         [*command, "--chat-template-file", str(template)],
         env=_engine_environment(),
@@ -102,7 +114,7 @@ def tiny_model(engine_venv: Path, tmp_path_factory: pytest.TempPathFactory) -> P
         check=False,
     )
     if result.returncode != 0:
-        pytest.fail(f"make_model.py failed ({result.returncode}):\n{result.stderr[-3000:]}")
+        pytest.fail(f"{script} failed ({result.returncode}):\n{result.stderr[-3000:]}")
     return folder / "model"
 
 
@@ -124,27 +136,38 @@ def vllm_engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
         return
     venv: Path = request.getfixturevalue("engine_venv")
     model: Path = request.getfixturevalue("tiny_model")
+    with running_engine(venv, tiny_container(model), "vllm.log") as url:
+        yield Engine(url, MODEL_ID)
+
+
+def tiny_container(model: Path, served_model_name: str = MODEL_ID, **more: str) -> dict[str, str]:
+    """The container's variables for the tiny model, as ModelEndpoint gives them, plus float32 for the CPU."""
+    return {
+        "SM_VLLM_MODEL": str(model),
+        "SM_VLLM_SERVED_MODEL_NAME": served_model_name,
+        "SM_VLLM_MAX_MODEL_LEN": str(MAX_MODEL_LEN),
+        "SM_VLLM_DTYPE": "float32",
+        **more,
+    }
+
+
+@contextmanager
+def running_engine(venv: Path, container: Mapping[str, str], log_name: str) -> Iterator[str]:
+    """vLLM on a free port started as sagemaker-llm-local starts it: the SM_VLLM_* become the DLC's flags, the
+    other variables stay in its environment; its URL once /ping answers; stopped, with its workers, after."""
     port = free_port()
     ARTIFACTS.mkdir(exist_ok=True)
-    log = ARTIFACTS / "vllm.log"
+    log = ARTIFACTS / log_name
     log.unlink(missing_ok=True)
-    # The container's flags, as sagemaker-llm-local and the DLC give them, plus float32 for the tiny CPU model.
-    flags = container_flags(
-        {
-            "SM_VLLM_MODEL": str(model),
-            "SM_VLLM_SERVED_MODEL_NAME": MODEL_ID,
-            "SM_VLLM_MAX_MODEL_LEN": str(MAX_MODEL_LEN),
-            "SM_VLLM_DTYPE": "float32",
-        }
-    )
-    process = start_group(vllm_command(venv / "bin" / "python", flags, port), _engine_environment(), log)
+    environment = _engine_environment() | container_process_variables(container)
+    process = start_group(vllm_command(venv / "bin" / "python", container_flags(container), port), environment, log)
     url = f"http://127.0.0.1:{port}"
     try:
         try:
             wait_until_answers("vLLM", f"{url}/ping", process, log, seconds=ENGINE_START_SECONDS, cause=failure_cause)
         except StartError as error:
             pytest.fail(f"{error}\n{_tail(log)}")
-        yield Engine(url, MODEL_ID)
+        yield url
     finally:
         stop_group(process)
 

@@ -17,7 +17,6 @@ Loaded with tests/engine/fixtures.py (tests/conftest.py); nothing starts unless 
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,21 +27,8 @@ from components.lora_adapters import adapter_component_name
 from components.model_endpoint import lora_environment
 from components.proxy_function import proxy_environment
 from openai_proxy.contract import ENV
-from sagemaker_llm_local.engine import CONTAINER_PREFIX, container_flags, failure_cause, vllm_command
-from sagemaker_llm_local.processes import StartError, start_group, stop_group, wait_until_answers
 from sagemaker_llm_local.sagemaker_runtime import SageMakerRuntime
-from tests.engine.fixtures import (
-    API_KEY,
-    ARTIFACTS,
-    ENGINE_START_SECONDS,
-    HERE,
-    MAX_MODEL_LEN,
-    Engine,
-    _engine_environment,
-    _tail,
-    dev_chat_template,
-    free_port,
-)
+from tests.engine.fixtures import API_KEY, Engine, make_model, running_engine, tiny_container
 from tests.fakes import configure_proxy
 
 BASE_MODEL = "tiny-llama"
@@ -58,50 +44,16 @@ def adapter_components() -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def lora_model(engine_venv: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("tiny-llama")
-    template = folder / "chat_template.jinja"
-    template.write_text(dev_chat_template())
-    command = [str(engine_venv / "bin" / "python"), str(HERE / "make_lora_model.py"), str(folder / "out")]
-    result = subprocess.run(
-        [*command, "--chat-template-file", str(template)],
-        env=_engine_environment(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    if result.returncode != 0:
-        pytest.fail(f"make_lora_model.py failed ({result.returncode}):\n{result.stderr[-3000:]}")
-    return folder / "out"
+    return make_model(engine_venv, "make_lora_model.py", tmp_path_factory.mktemp("tiny-llama"))
 
 
 @pytest.fixture(scope="session")
 def lora_engine(engine_venv: Path, lora_model: Path) -> Iterator[Engine]:
-    port = free_port()
-    ARTIFACTS.mkdir(exist_ok=True)
-    log = ARTIFACTS / "vllm-lora.log"
-    log.unlink(missing_ok=True)
-    # What ModelEndpoint gives the container for two adapters; the SM_VLLM_* become flags, the rest stays
-    # in the environment, as in the DLC.
-    container = {
-        "SM_VLLM_MODEL": str(lora_model / "base"),
-        "SM_VLLM_SERVED_MODEL_NAME": BASE_MODEL,
-        "SM_VLLM_MAX_MODEL_LEN": str(MAX_MODEL_LEN),
-        "SM_VLLM_DTYPE": "float32",
-        **lora_environment(dict.fromkeys(ADAPTERS, "s3://unused/a.tar.gz"), MAX_LORA_RANK),
-    }
-    flags = container_flags(container)
-    plain = {name: str(value) for name, value in container.items() if not name.startswith(CONTAINER_PREFIX)}
-    process = start_group(vllm_command(engine_venv / "bin" / "python", flags, port), _engine_environment() | plain, log)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        try:
-            wait_until_answers("vLLM", f"{url}/ping", process, log, seconds=ENGINE_START_SECONDS, cause=failure_cause)
-        except StartError as error:
-            pytest.fail(f"{error}\n{_tail(log)}")
+    # What ModelEndpoint gives the container for two adapters.
+    adapters = lora_environment(dict.fromkeys(ADAPTERS, "s3://unused/a.tar.gz"), MAX_LORA_RANK)
+    container = tiny_container(lora_model / "base", BASE_MODEL, **adapters)
+    with running_engine(engine_venv, container, "vllm-lora.log") as url:
         yield Engine(url, BASE_MODEL)
-    finally:
-        stop_group(process)
 
 
 @pytest.fixture(scope="session")

@@ -22,10 +22,9 @@ import argparse
 import json
 import sys
 import tarfile
-import time
 from pathlib import Path
 
-from make_model import make_tokenizer, transcripts
+from make_model import make_tokenizer, train, transcripts
 
 # Two adapters of different ranks; both within vLLM's default --max-lora-rank (16), as the stack's maxLoraRank.
 ADAPTERS = {"tiny-support": 8, "tiny-legal": 16}
@@ -52,21 +51,7 @@ def make_base(tokenizer, corpus: str, out: Path, steps: int):
         tie_word_embeddings=False,
     )
     model = LlamaForCausalLM(config)
-    ids = torch.tensor(tokenizer(corpus)["input_ids"])
-    window, batch = 128, 16
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    model.train()
-    started = time.monotonic()
-    for _ in range(steps):
-        starts = torch.randint(0, len(ids) - window, (batch,))
-        inputs = torch.stack([ids[s : s + window] for s in starts.tolist()])
-        loss = model(inputs, labels=inputs).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-    model.eval()
-    model.save_pretrained(out)
-    print(f"llama: {steps} steps in {time.monotonic() - started:.1f} s, loss {loss.item():.2f}", file=sys.stderr)
+    train(model, tokenizer, corpus, out, steps)
     return model
 
 

@@ -79,6 +79,13 @@ def make_model(tokenizer, corpus: str, out: Path, steps: int) -> None:
         eos_token_id=tokenizer.eos_token_id,
     )
     model = GPT2LMHeadModel(config)
+    train(model, tokenizer, corpus, out, steps)
+
+
+def train(model, tokenizer, corpus: str, out: Path, steps: int) -> None:
+    """`steps` steps of next-token training on random 128-token windows of `corpus`; the model saved to `out`."""
+    import torch
+
     ids = torch.tensor(tokenizer(corpus)["input_ids"])
     window, batch = 128, 16
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
@@ -93,7 +100,7 @@ def make_model(tokenizer, corpus: str, out: Path, steps: int) -> None:
         optimizer.zero_grad()
     model.eval()
     model.save_pretrained(out)
-    print(f"trained {steps} steps in {time.monotonic() - started:.1f} s, loss {loss.item():.2f}", file=sys.stderr)
+    print(f"{out.name}: {steps} steps in {time.monotonic() - started:.1f} s, loss {loss.item():.2f}", file=sys.stderr)
 
 
 def main() -> int:

@@ -19,18 +19,9 @@ from pathlib import Path
 import pytest
 
 from openai_proxy.handler import handler
-from sagemaker_llm_local.engine import container_flags, vllm_command
-from sagemaker_llm_local.processes import StartError, answers, start_group, stop_group, wait_until_answers
+from sagemaker_llm_local.processes import answers
 from tests.engine.conftest import sse_events
-from tests.engine.fixtures import (
-    API_KEY,
-    ARTIFACTS,
-    ENGINE_START_SECONDS,
-    MAX_MODEL_LEN,
-    MODEL_ID,
-    _engine_environment,
-    free_port,
-)
+from tests.engine.fixtures import API_KEY, MODEL_ID, running_engine, tiny_container
 from tests.engine.test_tools_and_limits import post
 from tests.fakes.sagemaker_runtime import StreamReply
 from tests.proxy.events import api_event
@@ -63,29 +54,9 @@ def parsing_engine(request: pytest.FixtureRequest) -> Iterator[str]:
         return
     venv: Path = request.getfixturevalue("engine_venv")
     model: Path = request.getfixturevalue("tiny_model")
-    flags = container_flags(
-        {
-            "SM_VLLM_MODEL": str(model),
-            "SM_VLLM_SERVED_MODEL_NAME": MODEL_ID,
-            "SM_VLLM_MAX_MODEL_LEN": str(MAX_MODEL_LEN),
-            "SM_VLLM_DTYPE": "float32",
-            "SM_VLLM_ENABLE_AUTO_TOOL_CHOICE": "true",
-            "SM_VLLM_TOOL_CALL_PARSER": "hermes",
-        }
-    )
-    port = free_port()
-    ARTIFACTS.mkdir(exist_ok=True)
-    log = ARTIFACTS / "vllm-tool-parser.log"
-    process = start_group(vllm_command(venv / "bin" / "python", flags, port), _engine_environment(), log)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        try:
-            wait_until_answers("vLLM", f"{url}/ping", process, log, seconds=ENGINE_START_SECONDS)
-        except StartError as error:
-            pytest.fail(str(error))
+    container = tiny_container(model, SM_VLLM_ENABLE_AUTO_TOOL_CHOICE="true", SM_VLLM_TOOL_CALL_PARSER="hermes")
+    with running_engine(venv, container, "vllm-tool-parser.log") as url:
         yield url
-    finally:
-        stop_group(process)
 
 
 @pytest.fixture(scope="module")
