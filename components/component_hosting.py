@@ -42,6 +42,8 @@ class ComponentHosting:
     """Public model name of each adapter → its adapter component."""
     component_arns: list[pulumi.Output[str]]
     """The base's and the adapters' ARNs, which the proxy may invoke."""
+    config_needs_role = True
+    """The endpoint config holds no model, so it names the execution role itself."""
 
     def __init__(self, name: str, args: Any, endpoint_name: str, aws_region: str, parent: pulumi.Resource) -> None:
         self._name, self._args, self._parent, self._aws_region = name, args, parent, aws_region
@@ -73,21 +75,16 @@ class ComponentHosting:
             statements.append(iam.allow("s3:GetObject", archives, sid="ReadLoraAdapters"))
         return statements
 
-    def endpoint_config(
-        self,
-        *,
-        model: aws.sagemaker.Model,
-        role: aws.iam.Role,
-        variant: Mapping[str, Any],
-        opts: pulumi.ResourceOptions,
-    ) -> aws.sagemaker.EndpointConfiguration:
-        """An endpoint config with no model on its variant: the instances SageMaker may run (from 0 when idle)."""
+    def production_variant(
+        self, model: aws.sagemaker.Model, variant: Mapping[str, Any]
+    ) -> aws.sagemaker.EndpointConfigurationProductionVariantArgs:
+        """A variant with no model: the instances SageMaker may run (from 0 when idle)."""
         args = self._args
         self._variant_name = variant["variant_name"]
         self._startup_timeout = variant["container_startup_health_check_timeout_in_seconds"]
         self._download_timeout = variant["model_data_download_timeout_in_seconds"]
         least = 0 if args.scale_to_zero else args.instance_count
-        production_variant = aws.sagemaker.EndpointConfigurationProductionVariantArgs(
+        return aws.sagemaker.EndpointConfigurationProductionVariantArgs(
             **variant,
             initial_instance_count=1 if args.scale_to_zero else args.instance_count,
             managed_instance_scaling=aws.sagemaker.EndpointConfigurationProductionVariantManagedInstanceScalingArgs(
@@ -98,10 +95,6 @@ class ComponentHosting:
                     routing_strategy="LEAST_OUTSTANDING_REQUESTS"
                 )
             ],
-        )
-        # Auto-named like the model-based config: a changed instance type is a new config the endpoint switches to.
-        return aws.sagemaker.EndpointConfiguration(
-            f"{self._name}-config", execution_role_arn=role.arn, production_variants=[production_variant], opts=opts
         )
 
     def serve(self, *, endpoint: aws.sagemaker.Endpoint, model: aws.sagemaker.Model, marker: pulumi.Resource) -> None:

@@ -144,7 +144,7 @@ def container_environment(args: ModelEndpointArgs) -> dict[str, pulumi.Input[str
             env["SM_VLLM_CHAT_TEMPLATE"] = args.chat_template
         if args.max_model_len:
             env["SM_VLLM_MAX_MODEL_LEN"] = str(args.max_model_len)
-        # The DLC leaves vLLM at one GPU unless told (FACTS.md, "The DLC's SageMaker entrypoint").
+        # The DLC leaves vLLM at one GPU unless told (its entrypoint passes only the SM_VLLM_* it is given).
         if args.parallel_gpus:
             env["SM_VLLM_TENSOR_PARALLEL_SIZE"] = str(args.parallel_gpus)
         env |= tool_calling_environment(args.tool_call_parser)
@@ -182,17 +182,14 @@ class ModelHosting(Protocol):
     component_name: pulumi.Output[str] | None
     adapter_component_names: dict[str, pulumi.Output[str]]
     component_arns: list[pulumi.Output[str]]
+    config_needs_role: bool
+    """Whether the endpoint config carries the execution role (it does when its variant holds no model)."""
 
     def role_statements(self, partition: str) -> list[Any]: ...
 
-    def endpoint_config(
-        self,
-        *,
-        model: aws.sagemaker.Model,
-        role: aws.iam.Role,
-        variant: Mapping[str, Any],
-        opts: pulumi.ResourceOptions,
-    ) -> aws.sagemaker.EndpointConfiguration: ...
+    def production_variant(
+        self, model: aws.sagemaker.Model, variant: Mapping[str, Any]
+    ) -> aws.sagemaker.EndpointConfigurationProductionVariantArgs: ...
 
     def serve(
         self, *, endpoint: aws.sagemaker.Endpoint, model: aws.sagemaker.Model, marker: pulumi.Resource
@@ -283,9 +280,12 @@ class ModelEndpoint(pulumi.ComponentResource):
             else None,
             "inference_ami_version": inference_ami_version(image),
         }
-        # Auto-named too; the endpoint below switches to a new configuration in place (blue/green).
-        config = hosting.endpoint_config(
-            model=model, role=role, variant=variant, opts=pulumi.ResourceOptions(parent=self, depends_on=[policy])
+        # Auto-named too: a changed model or instance type is a new config the endpoint switches to in place.
+        config = aws.sagemaker.EndpointConfiguration(
+            f"{name}-config",
+            execution_role_arn=role.arn if hosting.config_needs_role else None,
+            production_variants=[hosting.production_variant(model, variant)],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
         )
         # Kept even without autoscaling, so turning it off and changing the type in one run also works.
         marker = instance_type_marker(name, args.instance_type, self)

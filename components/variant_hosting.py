@@ -19,6 +19,8 @@ class VariantHosting:
 
     component_name: None = None
     """No inference component: invocations name only the endpoint."""
+    config_needs_role = False
+    """The Model on the variant carries the role."""
     adapter_component_names: dict[str, pulumi.Output[str]]
     component_arns: list[pulumi.Output[str]]
 
@@ -31,22 +33,13 @@ class VariantHosting:
         """Nothing beyond the endpoint's own statements."""
         return []
 
-    def endpoint_config(
-        self,
-        *,
-        model: aws.sagemaker.Model,
-        role: aws.iam.Role,
-        variant: Mapping[str, Any],
-        opts: pulumi.ResourceOptions,
-    ) -> aws.sagemaker.EndpointConfiguration:
-        """The endpoint config with the Model on its variant, on instanceCount instances."""
+    def production_variant(
+        self, model: aws.sagemaker.Model, variant: Mapping[str, Any]
+    ) -> aws.sagemaker.EndpointConfigurationProductionVariantArgs:
+        """The variant with the Model on it, on instanceCount instances."""
         self._variant_name = variant["variant_name"]
-        production_variant = aws.sagemaker.EndpointConfigurationProductionVariantArgs(
+        return aws.sagemaker.EndpointConfigurationProductionVariantArgs(
             **variant, model_name=model.name, initial_instance_count=self._args.instance_count
-        )
-        # Auto-named; the endpoint switches to a new configuration in place (blue/green).
-        return aws.sagemaker.EndpointConfiguration(
-            f"{self._name}-config", production_variants=[production_variant], opts=opts
         )
 
     def serve(self, *, endpoint: aws.sagemaker.Endpoint, model: aws.sagemaker.Model, marker: pulumi.Resource) -> None:
