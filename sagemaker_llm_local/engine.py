@@ -101,7 +101,7 @@ def _distributions(python: Path) -> dict[str, str]:
 
 
 def container_flags(environment: Mapping[str, str]) -> list[str]:
-    """The DLC's `SM_VLLM_FOO_BAR=v` → `--foo-bar v`; `true` → a bare flag; `false` → left out (FACTS.md)."""
+    """The DLC's `SM_VLLM_FOO_BAR=v` → `--foo-bar v`; `true` → a bare flag; `false` → left out (vllm_args.py)."""
     flags: list[str] = []
     for name, value in environment.items():
         if not name.startswith(CONTAINER_PREFIX):

@@ -2,7 +2,7 @@
 
 The same body comes two ways: in SageMaker's ModelError (the container answered 4xx/5xx at once), and
 as an event inside a stream that has begun: vLLM checks some parameters only then (an out-of-vocabulary
-`logit_bias` id: HTTP 200, then `data: {"error": {message, type, param, "code": 400}}`, FACTS.md).
+`logit_bias` id: HTTP 200, then `data: {"error": {message, type, param, "code": 400}}`, seen on vLLM 0.27.1).
 Either way the container's own status decides: its 4xx is the client's (400, named parameter kept;
 429 stays 429), its 5xx is the model's (502). A 4xx must never become a 502: SDKs retry a 502.
 """

@@ -1,8 +1,9 @@
 """Container stream bytes → deltas. Pure: bytes in, objects out.
 
-Understands every format of FACTS.md: vLLM SSE (`data: {chunk}` … `data: [DONE]`), LMI JSON lines
-of chat chunks (no `data:`, no `[DONE]`), LMI/TGI token lines (`{"token": {...}}`, with or without
-`data:`), and a whole non-streamed answer (`chat.completion`, `{"generated_text"}`, `[{...}]`).
+Understands every container format (sagemaker_llm_local/container_formats.py writes each): vLLM SSE
+(`data: {chunk}` … `data: [DONE]`), LMI JSON lines of chat chunks (no `data:`, no `[DONE]`), LMI/TGI
+token lines (`{"token": {...}}`, with or without `data:`), and a whole non-streamed answer
+(`chat.completion`, `{"generated_text"}`, `[{...}]`).
 PayloadPart boundaries fall anywhere: bytes are buffered and only complete lines are parsed.
 """
 

@@ -157,7 +157,7 @@ def _message(message: Any, where: str, dialect: Dialect) -> dict:
 
 def _tool_calls(calls: Any, where: str) -> None:
     """An assistant's earlier tool calls, each as OpenAI (and vLLM's chat schema) require it: else vLLM
-    falls back to its completions schema and answers about `prompt_embeds` instead (FACTS.md)."""
+    falls back to its completions schema and answers about `prompt_embeds` instead (seen on vLLM 0.27.1)."""
     if not isinstance(calls, list):
         raise invalid_request(f"'{where}' must be an array.", where)
     for j, call in enumerate(calls):
