@@ -120,6 +120,25 @@ class ProxyFunctionArgs:
             adapter_component_names=dict(adapter_component_names),
         )
 
+    def environment(
+        self, *, api_key_parameter: pulumi.Input[str] | None = None, api_key: str | None = None
+    ) -> dict[str, pulumi.Input[str]]:
+        """The proxy's variables: the function's (the key's SSM parameter) or the local chain's (the key itself)."""
+        return proxy_environment(
+            endpoint_name=self.endpoint_name,
+            served_model_name=self.served_model_name,
+            dialect=self.backend_dialect,
+            max_output_tokens=self.max_output_tokens,
+            api_key_parameter=api_key_parameter,
+            api_key=api_key,
+            response_streaming=self.response_streaming,
+            tool_call_parser=self.tool_call_parser,
+            chat_stop_sequences=self.chat_stop_sequences,
+            inference_component_name=self.inference_component_name,
+            adapters=self.adapter_component_names,
+            cors_origins=self.cors_origins,
+        )
+
 
 def proxy_archive(package_dir: Path = PROXY_PACKAGE) -> pulumi.AssetArchive:
     """The Lambda code: the `openai_proxy` package's files under `openai_proxy/`, without tests or caches."""
@@ -253,19 +272,7 @@ class ProxyFunction(pulumi.ComponentResource):
             opts=child,
         )
 
-        variables = proxy_environment(
-            endpoint_name=args.endpoint_name,
-            served_model_name=args.served_model_name,
-            dialect=args.backend_dialect,
-            max_output_tokens=args.max_output_tokens,
-            api_key_parameter=parameter.name,
-            response_streaming=args.response_streaming,
-            tool_call_parser=args.tool_call_parser,
-            chat_stop_sequences=args.chat_stop_sequences,
-            inference_component_name=args.inference_component_name,
-            adapters=args.adapter_component_names,
-            cors_origins=args.cors_origins,
-        )
+        variables = args.environment(api_key_parameter=parameter.name)
         if args.response_streaming:
             variables[EXEC_WRAPPER_VARIABLE] = EXEC_WRAPPER
         function = aws.lambda_.Function(

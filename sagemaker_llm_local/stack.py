@@ -23,7 +23,7 @@ from components.component_hosting import base_component_name
 from components.config_checks import HF_MODEL_ID
 from components.lora_adapters import adapter_component_name
 from components.model_endpoint import ModelEndpointArgs, container_environment, stable_endpoint_name
-from components.proxy_function import proxy_environment
+from components.proxy_function import ProxyFunctionArgs
 from components.settings import PROJECT_FILE, Settings, load_settings, project_schema
 
 ENCRYPTED = "(encrypted)"
@@ -68,7 +68,9 @@ def read_stack(stack: str) -> LocalStack:
     """Load Pulumi.<stack>.yaml as `pulumi preview` would; a `SettingsError` when the config is invalid."""
     path = stack_file(stack)
     if not re.fullmatch(r"[\w.-]+", stack) or not path.is_file():
-        stacks = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in PROJECT_FILE.parent.glob("Pulumi.*.yaml"))
+        stacks = sorted(
+            p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in PROJECT_FILE.parent.glob("Pulumi.*.yaml")
+        )
         raise StackError(f"no stack file Pulumi.{stack}.yaml next to Pulumi.yaml (stacks: {', '.join(stacks)})")
     try:
         config = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
@@ -148,17 +150,12 @@ def container_variables(
 
 def proxy_variables(stack: LocalStack, served_name: str, api_key: str) -> dict[str, str]:
     """The proxy's environment as ProxyFunction sets it, with the key itself instead of its SSM parameter."""
-    settings = stack.settings
-    return proxy_environment(
+    args = ProxyFunctionArgs.from_settings(
+        stack.settings,
         endpoint_name=stack.endpoint_name,
+        invoke_statement={},  # the local chain has no IAM
         served_model_name=served_name,
-        dialect=settings.backend_dialect,
-        max_output_tokens=settings.max_output_tokens,
-        api_key=api_key,
-        response_streaming=settings.api_streaming,
-        tool_call_parser=settings.tool_call_parser,
-        chat_stop_sequences=settings.chat_stop_sequences,
-        cors_origins=settings.api_cors_origins,
         inference_component_name=stack.inference_component_name or None,
-        adapters=stack.adapter_components,
+        adapter_component_names=stack.adapter_components,
     )
+    return args.environment(api_key=api_key)
