@@ -20,12 +20,10 @@ from tests.bootstrap.conftest import (
     trust_admits,
 )
 from tests.pulumi_harness import ACCOUNT
+from tests.resource_types import KEY, ROLE, ROLE_POLICY
 
-ROLE = "aws:iam/role:Role"
-ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 PROVIDER = "aws:iam/openIdConnectProvider:OpenIdConnectProvider"
 BUCKET = "octo-pulumi-state"
-KEY = "aws:kms/key:Key"
 ALIAS = "aws:kms/alias:Alias"
 
 

@@ -10,15 +10,8 @@ import botocore.session
 import pytest
 
 from components.lora_adapters import adapter_component_name
+from tests.resource_types import ALARM, COMPONENT, CONFIG, ENDPOINT, MODEL, POLICY, ROLE_POLICY, TARGET
 
-MODEL = "aws:sagemaker/model:Model"
-CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
-ENDPOINT = "aws:sagemaker/endpoint:Endpoint"
-COMPONENT = "aws-native:sagemaker:InferenceComponent"
-TARGET = "aws:appautoscaling/target:Target"
-POLICY = "aws:appautoscaling/policy:Policy"
-ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
-ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 SUPPORT = "s3://ft-bucket/adapters/support.tar.gz"
 LEGAL = "s3://ft-bucket/runs/7/legal-v2.tar.gz"
 ADAPTERS = {"support": SUPPORT, "legal-v2": LEGAL}

@@ -5,12 +5,12 @@ import json
 import pytest
 
 from components.chat_api import ROUTES
+from tests.resource_types import PERMISSION
 
 API = "aws:apigatewayv2/api:Api"
 ROUTE = "aws:apigatewayv2/route:Route"
 INTEGRATION = "aws:apigatewayv2/integration:Integration"
 STAGE = "aws:apigatewayv2/stage:Stage"
-PERMISSION = "aws:lambda/permission:Permission"
 API_ONLY = {"uiEnabled": False, "apiStreaming": False}  # the HTTP API: buffered, cheaper, CORS
 
 

@@ -11,16 +11,13 @@ from components import aws_reads
 from components.chat_api import ROUTES
 from components.streaming_api import STAGE_NAME, CloudWatchRoleMissingError
 from tests.pulumi_harness import ACCOUNT, REGION
+from tests.resource_types import FUNCTION, PERMISSION, REST_API, ROLE
 
-REST_API = "aws:apigateway/restApi:RestApi"
 DEPLOYMENT = "aws:apigateway/deployment:Deployment"
 STAGE = "aws:apigateway/stage:Stage"
 METHOD_SETTINGS = "aws:apigateway/methodSettings:MethodSettings"
-PERMISSION = "aws:lambda/permission:Permission"
 ACCOUNT_SETTINGS = "aws:apigateway/account:Account"
-ROLE = "aws:iam/role:Role"
 ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
-FUNCTION = "aws:lambda/function:Function"
 # No apiStreaming and no apiGatewayCloudWatchRole: the project's defaults.
 DEFAULTS = {"uiEnabled": False, "modelId": "distilgpt2", "apiRateLimit": 5, "apiBurstLimit": 7}
 ROLE_UNSET = {**DEFAULTS, "apiGatewayCloudWatchRole": False}

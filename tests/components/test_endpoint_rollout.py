@@ -7,12 +7,8 @@ from botocore.stub import Stubber
 
 from components import endpoint_rollout
 from components.endpoint_rollout import EndpointRolledBackError, endpoint_failure_reason
+from tests.resource_types import CONFIG, ENDPOINT, FUNCTION, POLICY, TARGET
 
-ENDPOINT = "aws:sagemaker/endpoint:Endpoint"
-CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
-FUNCTION = "aws:lambda/function:Function"
-TARGET = "aws:appautoscaling/target:Target"
-POLICY = "aws:appautoscaling/policy:Policy"
 MARKER = "random:index/randomId:RandomId"
 API_ONLY = {"uiEnabled": False, "modelId": "distilgpt2"}
 HEALTH_CHECK_FAILED = (

@@ -8,9 +8,9 @@ import pytest
 
 from openai_proxy import routes
 from openai_proxy.contract import STREAMING_SECONDS
+from tests.resource_types import REST_API
 
 HTTP_ROUTE = "aws:apigatewayv2/route:Route"
-REST_API = "aws:apigateway/restApi:RestApi"
 API = {"uiEnabled": False, "modelId": "distilgpt2"}
 # A value for API Gateway's greedy path variable: a Hugging Face id, slash included.
 MODEL = "Qwen/Qwen2.5-1.5B-Instruct"

@@ -7,8 +7,8 @@ import pytest
 
 from components.iam import POLICY_VERSION
 from tests.pulumi_harness import ROOT
+from tests.resource_types import ROLE_POLICY
 
-ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 # Actions AWS offers no resource-level scoping for.
 UNSCOPABLE = {
     "ecr:GetAuthorizationToken",

@@ -3,11 +3,8 @@
 import pytest
 
 from components.image import CUDA12_INFERENCE_AMI_VERSION, CUDA13_INFERENCE_AMI_VERSION, VLLM_DLC_TAG
+from tests.resource_types import CONFIG, ENDPOINT, MODEL, TARGET
 
-MODEL = "aws:sagemaker/model:Model"
-CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
-ENDPOINT = "aws:sagemaker/endpoint:Endpoint"
-TARGET = "aws:appautoscaling/target:Target"
 SCALING_POLICY = "aws:appautoscaling/policy:Policy"
 API_ONLY = {"uiEnabled": False}
 

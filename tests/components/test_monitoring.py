@@ -20,12 +20,11 @@ from components.settings import SettingsError
 from tests.components.cloudwatch_metrics import metric_problems
 from tests.components.dashboard_spec import dashboard_problems, metrics_of
 from tests.pulumi_harness import ROOT
+from tests.resource_types import ALARM, KEY
 
-ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 DASHBOARD = "aws:cloudwatch/dashboard:Dashboard"
 TOPIC = "aws:sns/topic:Topic"
 SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
-KEY = "aws:kms/key:Key"
 QUERY = "aws:cloudwatch/queryDefinition:QueryDefinition"
 MONITORING = "sagemaker-llm:index:Monitoring"
 EMAIL = "ops@example.com"

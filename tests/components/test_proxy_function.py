@@ -20,8 +20,8 @@ from components.proxy_function import (
 )
 from openai_proxy.config import load_settings
 from openai_proxy.contract import BUFFERED_DEADLINE_SECONDS, STREAMING_DEADLINE_SECONDS
+from tests.resource_types import FUNCTION
 
-FUNCTION = "aws:lambda/function:Function"
 PARAMETER = "aws:ssm/parameter:Parameter"
 PROXY_CONTRACT = {
     "SAGEMAKER_ENDPOINT_NAME",

@@ -20,8 +20,8 @@ from components.proxy_function import (
     proxy_zip,
     streaming_invoke_arn,
 )
+from tests.resource_types import FUNCTION
 
-FUNCTION = "aws:lambda/function:Function"
 STREAMING = {"uiEnabled": False, "modelId": "distilgpt2", "apiStreaming": True}
 
 

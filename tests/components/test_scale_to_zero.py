@@ -8,16 +8,8 @@ from components.component_hosting import base_component_name
 from components.config_checks import validate
 from components.instance_gpus import GPUS_BY_INSTANCE_TYPE, gpus_of
 from components.settings import project_schema
+from tests.resource_types import ALARM, COMPONENT, CONFIG, ENDPOINT, FUNCTION, MODEL, POLICY, ROLE_POLICY, TARGET
 
-MODEL = "aws:sagemaker/model:Model"
-CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
-ENDPOINT = "aws:sagemaker/endpoint:Endpoint"
-COMPONENT = "aws-native:sagemaker:InferenceComponent"
-TARGET = "aws:appautoscaling/target:Target"
-POLICY = "aws:appautoscaling/policy:Policy"
-ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
-FUNCTION = "aws:lambda/function:Function"
-ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 SCALE_TO_ZERO = {"uiEnabled": False, "modelId": "distilgpt2", "scaleToZero": True, "idleMinutes": 20}
 
 

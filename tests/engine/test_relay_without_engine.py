@@ -7,13 +7,11 @@ import socket
 import threading
 from collections.abc import Iterator
 
-import boto3
 import botocore.exceptions
 import pytest
-from botocore.config import Config
 
 from sagemaker_llm_local.sagemaker_runtime import SageMakerRuntime
-from tests.fakes import FAKE_AWS
+from tests.local.emulator_client import runtime_client
 
 CHAT = json.dumps({"messages": [{"role": "user", "content": "Hi"}], "stream": True})
 
@@ -41,20 +39,9 @@ def breaking_container() -> Iterator[str]:
     server.close()
 
 
-def client(url: str):
-    return boto3.client(
-        "sagemaker-runtime",
-        endpoint_url=url,
-        region_name="us-east-1",
-        aws_access_key_id=FAKE_AWS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=FAKE_AWS["AWS_SECRET_ACCESS_KEY"],
-        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
-    )
-
-
 def test_a_container_hanging_up_mid_answer_ends_the_stream_with_a_model_stream_error(breaking_container):
     with SageMakerRuntime(relay_to=breaking_container) as relay:
-        response = client(relay.url).invoke_endpoint_with_response_stream(EndpointName="e", Body=CHAT)
+        response = runtime_client(relay.url).invoke_endpoint_with_response_stream(EndpointName="e", Body=CHAT)
         parts = []
         with pytest.raises(botocore.exceptions.EventStreamError) as broken:
             for event in response["Body"]:
@@ -70,7 +57,7 @@ def test_a_container_that_cannot_be_reached_is_an_internal_failure():
         unused.bind(("127.0.0.1", 0))
         nobody = f"http://127.0.0.1:{unused.getsockname()[1]}"
     with SageMakerRuntime(relay_to=nobody) as relay, pytest.raises(botocore.exceptions.ClientError) as failed:
-        client(relay.url).invoke_endpoint(EndpointName="e", Body=CHAT)
+        runtime_client(relay.url).invoke_endpoint(EndpointName="e", Body=CHAT)
 
     assert failed.value.response["Error"]["Code"] == "InternalFailure"
     assert failed.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500

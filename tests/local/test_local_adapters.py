@@ -19,9 +19,8 @@ from sagemaker_llm_local.local_adapters import local_adapters, unserved_notice
 from sagemaker_llm_local.stack import container_variables, proxy_variables, read_stack
 from tests.local.test_cli_refusals import assert_one_line, run
 from tests.pulumi_harness import stack_file_config
+from tests.resource_types import FUNCTION, MODEL
 
-MODEL = "aws:sagemaker/model:Model"
-FUNCTION = "aws:lambda/function:Function"
 # The dev stack with two adapters and always on: with adapters alone the model becomes an inference component.
 LORA_STACK = stack_file_config("dev") | {
     "sagemaker-llm:scaleToZero": False,

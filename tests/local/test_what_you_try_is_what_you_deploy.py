@@ -10,10 +10,8 @@ from sagemaker_llm_local import cli, stack
 from sagemaker_llm_local.engine import container_flags
 from sagemaker_llm_local.stack import container_variables, proxy_variables, read_stack
 from tests.pulumi_harness import stack_file_config
+from tests.resource_types import COMPONENT, FUNCTION, MODEL
 
-MODEL = "aws:sagemaker/model:Model"
-FUNCTION = "aws:lambda/function:Function"
-COMPONENT = "aws-native:sagemaker:InferenceComponent"
 LAMBDA_RUNTIME_ONLY = {"AWS_LAMBDA_EXEC_WRAPPER"}  # how Lambda starts the streaming runtime, not a proxy setting
 
 
