@@ -212,9 +212,10 @@ def _serving_problems(v: Mapping[str, Any]) -> list[str]:
         )
     elif parallel and gpus and gpus % parallel:
         divisors = ", ".join(str(n) for n in range(1, gpus + 1) if gpus % n == 0)
+        counted, give = (f"{gpus} GPUs", f"one of {divisors}") if gpus > 1 else ("1 GPU", "1")
         problems.append(
-            f"tensorParallelSize: {parallel} does not divide the {gpus} GPUs of {instance_type}; "
-            f"give one of {divisors}, or 0 for all of them."
+            f"tensorParallelSize: {parallel} does not divide the {counted} of {instance_type}; "
+            f"give {give}, or 0 for all of them."
         )
     vllm_args, adapters = v["vllmArgs"], v["adapters"]
     max_entries, max_value = environment_limits()

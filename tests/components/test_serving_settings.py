@@ -53,7 +53,7 @@ def test_a_tensor_parallel_size_that_does_not_divide_the_gpus_is_refused_with_th
 
 def test_more_gpus_than_the_instance_has_are_refused(pulumi_mocks):
     message = _problems(pulumi_mocks, {"instanceType": "ml.g5.2xlarge", "tensorParallelSize": 4})
-    assert "tensorParallelSize: 4 does not divide the 1 GPUs of ml.g5.2xlarge" in message
+    assert "tensorParallelSize: 4 does not divide the 1 GPU of ml.g5.2xlarge; give 1, or 0 for all of them" in message
 
 
 def test_a_divisor_of_the_gpus_is_accepted(pulumi_mocks):
