@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,12 +26,10 @@ from tests.components.ui_origin import free_port
 # open_webui_venv: the fixture that skips (or under CI fails) without OpenWebUI, chromium and nginx.
 from tests.e2e.test_chat_in_browser import (  # noqa: F401
     ARTIFACTS,
-    HERE,
     UI,
-    VENV,
+    chat_in_browser,
     open_webui_venv,
     openwebui_api,
-    stored_answer,
 )
 from tests.local.local_command import CommandFailed, Running, local_command
 
@@ -40,7 +37,6 @@ pytestmark = pytest.mark.e2e
 
 ADAPTER = "tiny-support"
 BASE_MODEL = "base"  # the tiny Llama's folder name: the dev stack sets no servedModelName
-MESSAGE = "What is the capital of France?"
 LOCAL_DATA = ARTIFACTS / "local-data-adapter"
 """sagemaker-llm-local's folder (XDG_DATA_HOME) for this run: its logs, OpenWebUI's data; made anew each time."""
 LOGS = LOCAL_DATA / "sagemaker-llm" / "local" / "dev" / "logs"
@@ -69,18 +65,9 @@ def ui(chain: Running) -> UI:
 
 def test_admin_picks_the_adapter_in_the_model_menu_and_gets_its_answer(ui):
     screenshot = ARTIFACTS / "chat-adapter.png"
-    command = [
-        str(VENV / "bin" / "python"),
-        str(HERE / "browser_chat.py"),
-        *("--url", ui.url, "--email", ui.admin_email, "--password", ui.admin_password),
-        *("--model", ADAPTER, "--message", MESSAGE, "--screenshot", str(screenshot)),
-    ]
 
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    outcome, answer = chat_in_browser(ui, ADAPTER, screenshot)
 
-    assert result.returncode == 0, f"{result.stdout}\n{result.stderr[-3000:]}\nscreenshot: {screenshot}"
-    outcome = json.loads(result.stdout.strip().splitlines()[-1])
-    answer = stored_answer(ui)
     signed_in = openwebui_api(ui, "/api/v1/auths/signin", body={"email": ui.admin_email, "password": ui.admin_password})
     menu = [model["id"] for model in openwebui_api(ui, "/api/models", signed_in["token"])["data"]]
     assert sorted(menu) == sorted([BASE_MODEL, ADAPTER])  # OpenWebUI's menu is the API's /v1/models

@@ -123,21 +123,26 @@ def stored_answer(ui: UI, seconds: float = 120) -> dict:
     return answer
 
 
-def test_admin_signs_in_picks_the_model_and_gets_the_engines_answer(ui):
-    screenshot = ARTIFACTS / "chat.png"
+def chat_in_browser(ui: UI, model: str, screenshot: Path) -> tuple[dict, dict]:
+    """The admin signs in, picks `model` and sends MESSAGE in Chromium (browser_chat.py) → what the browser
+    showed, and the answer OpenWebUI stored."""
     command = [
         str(VENV / "bin" / "python"),
         str(HERE / "browser_chat.py"),
         *("--url", ui.url, "--email", ui.admin_email, "--password", ui.admin_password),
-        *("--model", MODEL_ID, "--message", MESSAGE, "--screenshot", str(screenshot)),
+        *("--model", model, "--message", MESSAGE, "--screenshot", str(screenshot)),
         *(arg for name, value in ui.headers.items() for arg in ("--header", f"{name}: {value}")),
     ]
-
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
-
     assert result.returncode == 0, f"{result.stdout}\n{result.stderr[-3000:]}\nscreenshot: {screenshot}"
-    outcome = json.loads(result.stdout.strip().splitlines()[-1])
-    answer = stored_answer(ui)
+    return json.loads(result.stdout.strip().splitlines()[-1]), stored_answer(ui)
+
+
+def test_admin_signs_in_picks_the_model_and_gets_the_engines_answer(ui):
+    screenshot = ARTIFACTS / "chat.png"
+
+    outcome, answer = chat_in_browser(ui, MODEL_ID, screenshot)
+
     assert answer.get("done") is True, answer
     assert not answer.get("error"), answer
     assert answer["content"].strip(), answer
