@@ -6,7 +6,7 @@ Needs the engine venv (`bash tests/engine/setup.sh`). Without --model it first m
 tiny GPT-2 with tests/engine/make_model.py (about 15 s, not timed). Each run starts the command as a user
 does and times
 
-- ready: from launch until it prints "Press Ctrl-C to stop." (what tests/local/local_command.py waits for);
+- ready: from launch until it prints "Press Ctrl-C to stop." (the line a user waits for);
 - stop: from SIGTERM until the command has exited and no process it started is left (zombies aside).
 
 vLLM's compile cache (~/.cache/vllm) is kept between runs, as on a user's machine: the first run of a new
@@ -19,31 +19,84 @@ import argparse
 import os
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from tests.engine.fixtures import VENV, make_model
-from tests.local.local_command import CommandFailed, descendants, local_command, proc_table
+import yaml
 
+from sagemaker_llm_local.engine import default_venv
+from sagemaker_llm_local.processes import group_members
+
+ROOT = Path(__file__).resolve().parent.parent
+COMMAND = str(Path(sys.executable).parent / "sagemaker-llm-local")
+READY = "Press Ctrl-C to stop."
 START_SECONDS = 600
 
 
-def one_run(model: Path, data: Path) -> tuple[float, float]:
-    """Seconds until ready, and from SIGTERM until no process it started is left."""
-    env = {"XDG_DATA_HOME": str(data), "VLLM_ENGINE_VENV": str(VENV)}
+def make_tiny_model(venv: Path, folder: Path) -> Path:
+    """The engine suite's tiny GPT-2, made by running tests/engine/make_model.py (a script, not an import)."""
+    template = folder / "chat_template.jinja"
+    template.write_text(yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())["config"]["sagemaker-llm:chatTemplate"])
+    script = ROOT / "tests" / "engine" / "make_model.py"
+    command = [str(venv / "bin" / "python"), str(script), str(folder / "model"), "--chat-template-file", str(template)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    if result.returncode != 0:
+        sys.exit(f"make_model.py failed ({result.returncode}):\n{result.stderr[-2000:]}")
+    return folder / "model"
+
+
+def one_run(model: Path, data: Path, venv: Path) -> tuple[float, float]:
+    """Seconds until ready, and from SIGTERM until no process of the command's group is left."""
+    env = {**os.environ, "XDG_DATA_HOME": str(data), "VLLM_ENGINE_VENV": str(venv)}
     started = time.monotonic()
-    with local_command(["--model", str(model), "--no-ui", "--api-port", "0"], env, start_seconds=START_SECONDS) as run:
+    process = subprocess.Popen(  # its own group, as a terminal gives it; it puts each server in a group of its own
+        [COMMAND, "--model", str(model), "--no-ui", "--api-port", "0"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        for line in process.stdout:
+            if READY in line:
+                break
+        else:
+            sys.exit(f"sagemaker-llm-local ended before it was ready (exit {process.wait()})")
         ready = time.monotonic() - started
-        table = proc_table()
-        groups = {table[pid][1] for pid in descendants(run.process.pid) if pid in table}
+        groups = _groups_under(process.pid)
         stopping = time.monotonic()
-        run.process.send_signal(signal.SIGTERM)
-        run.process.wait(120)
-        while any(group in groups and state != "Z" for _, group, state in proc_table().values()):
+        process.send_signal(signal.SIGTERM)
+        process.wait(120)
+        while any(group_members(group) for group in groups):
             time.sleep(0.05)
         return ready, time.monotonic() - stopping
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.stdout.close()
+
+
+def _groups_under(pid: int) -> set[int]:
+    """The process groups of `pid` and every process below it (vLLM, the emulator, the proxy)."""
+    parents: dict[int, tuple[int, int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rpartition(")")[2].split()
+            except OSError:
+                continue
+            parents[int(entry.name)] = (int(fields[1]), int(fields[2]))
+    found, frontier = {pid}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [child for child, (ppid, _) in parents.items() if ppid == parent and child not in found]
+        found.update(children)
+        frontier.extend(children)
+    return {parents[member][1] for member in found if member in parents}
 
 
 def spread(values: list[float]) -> str:
@@ -55,16 +108,14 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--model", type=Path, help="a model folder (default: make the tiny GPT-2 now)")
     args = parser.parse_args()
-    if not (VENV / "bin" / "python").exists():
-        sys.exit(f"no engine venv at {VENV}: run `bash tests/engine/setup.sh` first")
+    venv = default_venv()
+    if not (venv / "bin" / "python").exists():
+        sys.exit(f"no engine venv at {venv}: run `bash tests/engine/setup.sh` first")
     with tempfile.TemporaryDirectory() as scratch:
-        model = args.model or make_model(VENV, "make_model.py", Path(scratch))
+        model = args.model or make_tiny_model(venv, Path(scratch))
         readies, stops = [], []
         for run in range(1, args.runs + 1):
-            try:
-                ready, stop = one_run(model, Path(scratch) / f"data-{run}")
-            except CommandFailed as failed:
-                sys.exit(str(failed))
+            ready, stop = one_run(model, Path(scratch) / f"data-{run}", venv)
             print(f"run {run}: ready in {ready:.1f} s, stopped in {stop:.1f} s", flush=True)
             readies.append(ready)
             stops.append(stop)

@@ -174,3 +174,22 @@ def test_commitizen_is_configured_for_conventional_commits():
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["commitizen"]
     assert config["name"] == "cz_conventional_commits"
     assert config["version_provider"] == "pep621"
+
+
+def test_benchmarks_import_the_project_not_the_tests():
+    """bench/ runs by hand from a checkout: it uses the project's own modules (sagemaker_llm_local's fixtures),
+    so a change to a test helper can't silently break a benchmark, and a test can't lean on a benchmark."""
+    import ast
+
+    for script in sorted((ROOT / "bench").glob("*.py")):
+        tree = ast.parse(script.read_text())
+        for node in ast.walk(tree):
+            names = (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            for name in names:
+                assert name.split(".")[0] != "tests", f"{script.name} imports {name}"
