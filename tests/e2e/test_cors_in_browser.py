@@ -24,9 +24,9 @@ import pytest
 
 from openai_proxy.contract import ENV
 from sagemaker_llm_local.chat_ui import default_venv
+from sagemaker_llm_local.sagemaker_runtime import SageMakerRuntime
 from tests.engine.fixtures import skip_or_fail
 from tests.fakes import configure_proxy, local_proxy_server
-from tests.fakes.sagemaker_runtime import FakeSageMakerRuntime
 
 pytestmark = pytest.mark.e2e
 
@@ -56,7 +56,7 @@ def api(monkeypatch: pytest.MonkeyPatch, page_origin: int) -> Iterator[str]:
     """openai-proxy as deployed with apiStreaming and apiCorsOrigins [the page's 127.0.0.1 origin]; its …/v1."""
     if not (VENV / "bin" / "python").exists() or not Path("/usr/bin/chromium").exists():
         skip_or_fail(f"no Chromium or no playwright venv at {VENV}: run `bash tests/e2e/setup.sh` first")
-    with FakeSageMakerRuntime() as runtime:
+    with SageMakerRuntime() as runtime:
         configure_proxy(monkeypatch, runtime.url, endpoint="endpoint", served_model_name=MODEL, api_key=API_KEY)
         monkeypatch.setenv(ENV.response_streaming, "true")
         monkeypatch.setenv(ENV.cors_origins, json.dumps([f"http://127.0.0.1:{page_origin}"]))

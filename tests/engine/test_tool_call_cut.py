@@ -20,10 +20,10 @@ import pytest
 
 from openai_proxy.handler import handler
 from sagemaker_llm_local.processes import answers
+from sagemaker_llm_local.replies import StreamReply
 from tests.engine.conftest import sse_events
 from tests.engine.fixtures import API_KEY, MODEL_ID, running_engine, tiny_container
 from tests.engine.test_tools_and_limits import post
-from tests.fakes.sagemaker_runtime import StreamReply
 from tests.proxy.events import api_event
 
 pytestmark = pytest.mark.engine

@@ -1,5 +1,6 @@
-"""Offline stand-ins for AWS services, speaking their real wire formats (see sagemaker_runtime), and the
-proxy pointed at them the way the tests, the local chain and bench/ share (sagemaker_llm_local.local_proxy)."""
+"""Offline stand-ins for AWS services, speaking their real wire formats (SageMaker's runtime is emulated by
+sagemaker_llm_local.sagemaker_runtime), and the proxy pointed at them the way the tests, the local chain and
+bench/ share (sagemaker_llm_local.local_proxy)."""
 
 from __future__ import annotations
 

@@ -7,20 +7,20 @@ from collections.abc import Iterator
 import openai
 import pytest
 
+from sagemaker_llm_local.sagemaker_runtime import SageMakerRuntime
 from tests.fakes import configure_proxy
-from tests.fakes.sagemaker_runtime import FakeSageMakerRuntime
 from tests.proxy.events import API_KEY, ENDPOINT, MODEL_ID
 from tests.proxy_fixtures import sdk_client
 
 
 @pytest.fixture(scope="session")
-def fake_runtime() -> Iterator[FakeSageMakerRuntime]:
-    with FakeSageMakerRuntime() as fake:
+def fake_runtime() -> Iterator[SageMakerRuntime]:
+    with SageMakerRuntime() as fake:
         yield fake
 
 
 @pytest.fixture
-def sagemaker(fake_runtime: FakeSageMakerRuntime) -> Iterator[FakeSageMakerRuntime]:
+def sagemaker(fake_runtime: SageMakerRuntime) -> Iterator[SageMakerRuntime]:
     """The fake SageMaker runtime, empty of scripts and recorded requests for this test."""
     fake_runtime.reset()
     fake_runtime.text_format = "tgi"
@@ -29,7 +29,7 @@ def sagemaker(fake_runtime: FakeSageMakerRuntime) -> Iterator[FakeSageMakerRunti
 
 
 @pytest.fixture
-def proxy_env(monkeypatch: pytest.MonkeyPatch, sagemaker: FakeSageMakerRuntime) -> FakeSageMakerRuntime:
+def proxy_env(monkeypatch: pytest.MonkeyPatch, sagemaker: SageMakerRuntime) -> SageMakerRuntime:
     """The proxy configured as deployed (openai dialect, key from API_KEY), talking to the fake."""
     configure_proxy(monkeypatch, sagemaker.url, endpoint=ENDPOINT, served_model_name=MODEL_ID, api_key=API_KEY)
     monkeypatch.setenv("REQUEST_DEADLINE_SECONDS", "20")
@@ -37,7 +37,7 @@ def proxy_env(monkeypatch: pytest.MonkeyPatch, sagemaker: FakeSageMakerRuntime) 
 
 
 @pytest.fixture
-def local_proxy(proxy_env: FakeSageMakerRuntime, proxy_server_url: str) -> str:
+def local_proxy(proxy_env: SageMakerRuntime, proxy_server_url: str) -> str:
     """The local server's OpenAI base URL (…/v1), with the proxy configured by `proxy_env`."""
     return proxy_server_url
 

@@ -11,7 +11,8 @@ import pytest
 from openai_proxy.config import load_settings
 from openai_proxy.contract import ENV
 from openai_proxy.handler import handler, stream_handler
-from tests.fakes.sagemaker_runtime import StreamReply, one_part_per_line, vllm_chat_sse
+from sagemaker_llm_local.container_formats import one_part_per_line, vllm_chat_sse
+from sagemaker_llm_local.replies import StreamReply
 from tests.proxy.events import MODEL_ID, api_event, body_of, chat
 from tests.proxy.test_request_metrics import logged
 

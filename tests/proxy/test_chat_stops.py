@@ -7,7 +7,8 @@ import pytest
 from openai_proxy.config import load_settings
 from openai_proxy.contract import ENV
 from openai_proxy.handler import handler
-from tests.fakes.sagemaker_runtime import StreamReply, tgi_token_sse, vllm_chat_sse
+from sagemaker_llm_local.container_formats import tgi_token_sse, vllm_chat_sse
+from sagemaker_llm_local.replies import StreamReply
 from tests.proxy.events import api_event, body_of, chat, sse_events, streamed_text
 
 TURN = "\nUser:"

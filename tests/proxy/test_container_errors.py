@@ -11,7 +11,8 @@ import pytest
 
 from openai_proxy.container_errors import first_validation_error
 from openai_proxy.handler import handler, stream_handler
-from tests.fakes.sagemaker_runtime import ErrorReply, StreamReply, openai_chat_chunks
+from sagemaker_llm_local.container_formats import openai_chat_chunks
+from sagemaker_llm_local.replies import ErrorReply, StreamReply
 from tests.proxy.events import API_KEY, api_event, body_of, chat, sse_events, streamed_text
 from tests.proxy.test_payload_v1 import rest_event
 

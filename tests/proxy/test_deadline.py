@@ -9,7 +9,8 @@ import pytest
 
 from openai_proxy import aws, deadline
 from openai_proxy.handler import handler
-from tests.fakes.sagemaker_runtime import StreamReply, one_part_per_line, vllm_chat_sse
+from sagemaker_llm_local.container_formats import one_part_per_line, vllm_chat_sse
+from sagemaker_llm_local.replies import StreamReply
 from tests.proxy.events import api_event, body_of, chat, sse_events, streamed_text
 
 WORDS = [f" word{i}" for i in range(200)]

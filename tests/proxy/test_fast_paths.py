@@ -15,7 +15,7 @@ from openai_proxy.deadline import Deadline
 from openai_proxy.openai_objects import ResponseMeta, chat_chunk, text_chunk
 from openai_proxy.stream_reader import StreamReader, parse_stream_event
 from openai_proxy.validation import CompletionRequest
-from tests.fakes.sagemaker_runtime import split_at
+from sagemaker_llm_local.container_formats import split_at
 
 # Token texts that stress JSON strings: quotes, backslashes, control characters, non-ASCII, lone surrogates.
 TEXTS = st.text(alphabet=st.characters(blacklist_categories=()), max_size=12) | st.sampled_from(

@@ -6,7 +6,8 @@ import http.client
 import json
 from urllib.parse import urlsplit
 
-from tests.fakes.sagemaker_runtime import StreamReply, one_part_per_line, vllm_chat_sse
+from sagemaker_llm_local.container_formats import one_part_per_line, vllm_chat_sse
+from sagemaker_llm_local.replies import StreamReply
 from tests.proxy.events import API_KEY, MODEL_ID
 
 HELLO = [{"role": "user", "content": "Hello SDK"}]

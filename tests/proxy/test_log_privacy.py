@@ -11,7 +11,8 @@ import json
 import pytest
 
 from openai_proxy.handler import handler, stream_handler
-from tests.fakes.sagemaker_runtime import ErrorReply, StreamReply, one_part_per_line, vllm_chat_sse
+from sagemaker_llm_local.container_formats import one_part_per_line, vllm_chat_sse
+from sagemaker_llm_local.replies import ErrorReply, StreamReply
 from tests.proxy.events import API_KEY, api_event, chat
 
 PROMPT = "PROMPT-MARKER-7f3a"  # the echo model repeats it in its answer too

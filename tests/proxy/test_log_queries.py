@@ -10,7 +10,8 @@ import pytest
 from components.log_queries import QUERIES
 from openai_proxy import deadline
 from openai_proxy.handler import handler, stream_handler
-from tests.fakes.sagemaker_runtime import ErrorReply, StreamReply, one_part_per_line, vllm_chat_sse
+from sagemaker_llm_local.container_formats import one_part_per_line, vllm_chat_sse
+from sagemaker_llm_local.replies import ErrorReply, StreamReply
 from tests.proxy.events import api_event, chat
 from tests.proxy.test_deadline import WORDS
 

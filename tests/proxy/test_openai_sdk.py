@@ -5,7 +5,9 @@ from __future__ import annotations
 import openai
 import pytest
 
-from tests.fakes.sagemaker_runtime import ECHO_GREETING, ErrorReply, StreamReply, split_every, vllm_chat_sse
+from sagemaker_llm_local.container_formats import split_every, vllm_chat_sse
+from sagemaker_llm_local.echo_model import ECHO_GREETING
+from sagemaker_llm_local.replies import ErrorReply, StreamReply
 from tests.proxy.events import MODEL_ID
 
 HELLO = [{"role": "user", "content": "Hello SDK"}]

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from openai_proxy import request_metrics
 from openai_proxy.handler import handler, stream_handler
 from openai_proxy.request_metrics import DIMENSIONS, METRICS, NAMESPACE, embed_metrics
-from tests.fakes.sagemaker_runtime import ErrorReply, StreamReply, one_part_per_line, vllm_chat_sse
+from sagemaker_llm_local.container_formats import one_part_per_line, vllm_chat_sse
+from sagemaker_llm_local.replies import ErrorReply, StreamReply
 from tests.proxy.emf_spec import emf_problems
 from tests.proxy.events import ENDPOINT, MODEL_ID, api_event, chat
 from tests.proxy.test_deadline import WORDS

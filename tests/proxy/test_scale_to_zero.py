@@ -15,7 +15,7 @@ from openai_proxy import deadline as deadline_module
 from openai_proxy.deadline import Deadline
 from openai_proxy.errors import ApiError
 from openai_proxy.handler import handler
-from tests.fakes.sagemaker_runtime import ErrorReply
+from sagemaker_llm_local.replies import ErrorReply
 from tests.proxy.events import MODEL_ID, api_event
 
 COMPONENT = "sagemaker-llm-dev-model"

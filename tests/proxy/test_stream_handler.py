@@ -11,7 +11,8 @@ from openai_proxy.config import load_settings
 from openai_proxy.contract import STREAMING_DEADLINE_SECONDS, STREAMING_SECONDS
 from openai_proxy.handler import Exchange, stream_handler
 from openai_proxy.lambda_runtime import StreamingResponse
-from tests.fakes.sagemaker_runtime import ErrorReply, StreamReply, one_part_per_line, vllm_chat_sse
+from sagemaker_llm_local.container_formats import one_part_per_line, vllm_chat_sse
+from sagemaker_llm_local.replies import ErrorReply, StreamReply
 from tests.proxy.events import api_event, chat, streamed_text
 
 

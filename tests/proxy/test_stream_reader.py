@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from openai_proxy.errors import StreamFailure
 from openai_proxy.stops import StopTrimmer
 from openai_proxy.stream_reader import StreamReader, parse_stream_event, split_stream_events
-from tests.fakes.sagemaker_runtime import (
+from sagemaker_llm_local.container_formats import (
     lmi_chat_jsonlines,
     lmi_token_lines,
     split_at,

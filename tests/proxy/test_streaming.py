@@ -7,18 +7,18 @@ import json
 import pytest
 
 from openai_proxy.handler import handler
-from tests.fakes.sagemaker_runtime import (
-    ECHO_GREETING,
-    StreamReply,
+from sagemaker_llm_local.container_formats import (
     lmi_chat_jsonlines,
     lmi_token_lines,
     one_part_per_line,
-    payload_part_frame,
     split_every,
     tgi_token_sse,
     vllm_chat_sse,
     vllm_completion_sse,
 )
+from sagemaker_llm_local.echo_model import ECHO_GREETING
+from sagemaker_llm_local.event_stream import payload_part_frame
+from sagemaker_llm_local.replies import StreamReply
 from tests.proxy.events import api_event, body_of, chat, sse_events, streamed_text
 
 CALL_DELTAS = [

@@ -7,7 +7,9 @@ import json
 import pytest
 
 from openai_proxy.handler import handler
-from tests.fakes.sagemaker_runtime import ECHO_GREETING, StreamReply, split_every, vllm_chat_sse
+from sagemaker_llm_local.container_formats import split_every, vllm_chat_sse
+from sagemaker_llm_local.echo_model import ECHO_GREETING
+from sagemaker_llm_local.replies import StreamReply
 from tests.proxy.events import api_event, body_of, chat, sse_events, streamed_text
 
 TOOLS = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]

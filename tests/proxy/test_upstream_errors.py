@@ -8,7 +8,7 @@ import boto3
 import pytest
 
 from openai_proxy.handler import handler
-from tests.fakes.sagemaker_runtime import ErrorReply
+from sagemaker_llm_local.replies import ErrorReply
 from tests.proxy.events import api_event, body_of, chat
 
 VLLM_CONTEXT_ERROR = json.dumps(

@@ -12,7 +12,8 @@ import pytest
 from openai_proxy import routes
 from openai_proxy.handler import stream_handler
 from openai_proxy.lambda_runtime import HTTP_INTEGRATION_CONTENT_TYPE, serve
-from tests.fakes.sagemaker_runtime import StreamReply, one_part_per_line, vllm_chat_sse
+from sagemaker_llm_local.container_formats import one_part_per_line, vllm_chat_sse
+from sagemaker_llm_local.replies import StreamReply
 from tests.proxy.conftest import fake_runtime, proxy_env, sagemaker  # noqa: F401  (fixtures)
 from tests.proxy.events import chat, streamed_text
 from tests.proxy.test_payload_v1 import rest_event

@@ -8,8 +8,8 @@ import pytest
 
 from openai_proxy.contract import ENV
 from sagemaker_llm_local.local_proxy import STEERING_AWS_VARIABLES, forget_cached_clients, runtime_environment
+from sagemaker_llm_local.sagemaker_runtime import SageMakerRuntime
 from tests.fakes import configure_proxy, local_proxy_server
-from tests.fakes.sagemaker_runtime import FakeSageMakerRuntime
 
 API_KEY = "smoke-test-key-0123456789"
 MODEL_ID = "fake-model"
@@ -17,9 +17,9 @@ ENDPOINT = "fake-endpoint"
 
 
 @pytest.fixture
-def sagemaker(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSageMakerRuntime]:
+def sagemaker(monkeypatch: pytest.MonkeyPatch) -> Iterator[SageMakerRuntime]:
     """The fake SageMaker runtime (echo model), reached by boto3 through AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME."""
-    with FakeSageMakerRuntime() as fake:
+    with SageMakerRuntime() as fake:
         for name in (*ENV.names(), *STEERING_AWS_VARIABLES):
             monkeypatch.delenv(name, raising=False)
         for name, value in runtime_environment(fake.url).items():
@@ -27,7 +27,7 @@ def sagemaker(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSageMakerRuntime]
         yield fake
 
 
-def start_proxy(monkeypatch: pytest.MonkeyPatch, sagemaker: FakeSageMakerRuntime, *, keyless: bool) -> Iterator[str]:
+def start_proxy(monkeypatch: pytest.MonkeyPatch, sagemaker: SageMakerRuntime, *, keyless: bool) -> Iterator[str]:
     configure_proxy(monkeypatch, sagemaker.url, endpoint=ENDPOINT, served_model_name=MODEL_ID, api_key=API_KEY)
     if keyless:
         monkeypatch.delenv(ENV.api_key)
@@ -38,12 +38,12 @@ def start_proxy(monkeypatch: pytest.MonkeyPatch, sagemaker: FakeSageMakerRuntime
 
 
 @pytest.fixture
-def local_api(sagemaker: FakeSageMakerRuntime, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def local_api(sagemaker: SageMakerRuntime, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """`openai-proxy` as deployed (a key required), on a free port: its OpenAI base URL."""
     yield from start_proxy(monkeypatch, sagemaker, keyless=False)
 
 
 @pytest.fixture
-def open_local_api(sagemaker: FakeSageMakerRuntime, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def open_local_api(sagemaker: SageMakerRuntime, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """`openai-proxy` with AUTH_DISABLED=true: it accepts any key, which smoke must report."""
     yield from start_proxy(monkeypatch, sagemaker, keyless=True)

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.fakes.sagemaker_runtime import ErrorReply
+from sagemaker_llm_local.replies import ErrorReply
 from tests.tools.conftest import API_KEY, ENDPOINT, MODEL_ID
 from tools import smoke
 

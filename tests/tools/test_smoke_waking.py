@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from tests.fakes.sagemaker_runtime import ErrorReply, StreamReply, one_part_per_line, vllm_chat_sse
+from sagemaker_llm_local.container_formats import one_part_per_line, vllm_chat_sse
+from sagemaker_llm_local.replies import ErrorReply, StreamReply
 from tests.tools.conftest import API_KEY
 from tools import smoke
 
