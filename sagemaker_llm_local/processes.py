@@ -76,18 +76,28 @@ def stop_groups(processes: Sequence[subprocess.Popen], grace: float = STOP_GRACE
     for pgid in groups:
         _signal_group(pgid, signal.SIGTERM)
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        for process in processes:
-            process.poll()  # reap the leader, so it does not count as a member
-        if not any(group_members(pgid) for pgid in groups):
-            break
+    while time.monotonic() < deadline and _any_alive(processes, groups):
         time.sleep(0.2)
-    else:
-        for pgid in groups:
-            _signal_group(pgid, signal.SIGKILL)
+    _kill_until_gone(processes, groups)
     for process in processes:
         with contextlib.suppress(subprocess.TimeoutExpired):  # killed above; reaped once we exit
             process.wait(10)
+
+
+def _any_alive(processes: Sequence[subprocess.Popen], groups: Sequence[int]) -> bool:
+    for process in processes:
+        process.poll()  # reap the leader, so it does not count as a member
+    return any(group_members(pgid) for pgid in groups)
+
+
+def _kill_until_gone(processes: Sequence[subprocess.Popen], groups: Sequence[int], seconds: float = 10.0) -> None:
+    """SIGKILL the groups until no live member is left, checked again after every round: a member forked
+    while a signal went out, or one not yet ended when we looked, would otherwise outlive the command."""
+    deadline = time.monotonic() + seconds
+    while _any_alive(processes, groups) and time.monotonic() < deadline:
+        for pgid in groups:
+            _signal_group(pgid, signal.SIGKILL)
+        time.sleep(0.1)
 
 
 def _signal_group(pgid: int, signum: int) -> None:
