@@ -28,7 +28,7 @@ from pathlib import Path
 import yaml
 
 from sagemaker_llm_local.engine import default_venv
-from sagemaker_llm_local.processes import group_members
+from sagemaker_llm_local.processes import descendants, group_members, proc_table
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMAND = str(Path(sys.executable).parent / "sagemaker-llm-local")
@@ -82,21 +82,8 @@ def one_run(model: Path, data: Path, venv: Path) -> tuple[float, float]:
 
 def _groups_under(pid: int) -> set[int]:
     """The process groups of `pid` and every process below it (vLLM, the emulator, the proxy)."""
-    parents: dict[int, tuple[int, int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rpartition(")")[2].split()
-            except OSError:
-                continue
-            parents[int(entry.name)] = (int(fields[1]), int(fields[2]))
-    found, frontier = {pid}, [pid]
-    while frontier:
-        parent = frontier.pop()
-        children = [child for child, (ppid, _) in parents.items() if ppid == parent and child not in found]
-        found.update(children)
-        frontier.extend(children)
-    return {parents[member][1] for member in found if member in parents}
+    table = proc_table()
+    return {table[member][1] for member in descendants(pid, table) | {pid} if member in table}
 
 
 def spread(values: list[float]) -> str:

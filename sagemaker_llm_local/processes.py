@@ -41,28 +41,42 @@ def start_group(command: Sequence[str], env: Mapping[str, str], log: Path) -> su
         )
 
 
-def group_members(pgid: int) -> list[int]:
-    """Live (not zombie) processes of a process group; without /proc, the leader's group as a whole."""
+def proc_table() -> dict[int, tuple[int, int, str]]:
+    """pid → (parent pid, process group, state) of every process, from /proc (empty without /proc)."""
+    table = {}
     proc = Path("/proc")
     if not proc.is_dir():
+        return table
+    for entry in proc.iterdir():
+        if entry.name.isdigit():
+            try:
+                # Fields after the parenthesised command: state, ppid, pgrp, …
+                fields = (entry / "stat").read_text().rpartition(")")[2].split()
+            except OSError:
+                continue  # ended while we looked
+            table[int(entry.name)] = (int(fields[1]), int(fields[2]), fields[0])
+    return table
+
+
+def descendants(pid: int, table: Mapping[int, tuple[int, int, str]] | None = None) -> set[int]:
+    """Every process below `pid`: its children, theirs, and so on."""
+    table = proc_table() if table is None else table
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, (parent, _, _) in table.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes of a process group; without /proc, the leader's group as a whole."""
+    if not Path("/proc").is_dir():
         try:
             os.killpg(pgid, 0)
         except (ProcessLookupError, PermissionError):
             return []
         return [pgid]
-    members = []
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue  # ended while we looked
-        # Fields after the parenthesised command: state, ppid, pgrp, …
-        state, _ppid, group = stat.rpartition(")")[2].split()[:3]
-        if int(group) == pgid and state != "Z":
-            members.append(int(entry.name))
-    return members
+    return [pid for pid, (_, group, state) in proc_table().items() if group == pgid and state != "Z"]
 
 
 def stop_group(process: subprocess.Popen, grace: float = STOP_GRACE_SECONDS) -> None:

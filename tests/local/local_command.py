@@ -1,7 +1,8 @@
 """`sagemaker-llm-local` run as a user runs it, for the tests: started, read until ready, its addresses parsed.
 
 Used by tests/local/test_local_chain.py (the API on the real engine, SIGTERM) and the browser e2e
-(tests/e2e: OpenWebUI through the command). `proc_table`/`descendants` read /proc to see what it started.
+(tests/e2e: OpenWebUI through the command). What it started is read from /proc with
+sagemaker_llm_local.processes' `proc_table`/`descendants`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from sagemaker_llm_local.processes import descendants
 
 COMMAND = str(Path(sys.executable).parent / "sagemaker-llm-local")
 READY = "Press Ctrl-C to stop."
@@ -50,28 +53,6 @@ class Running:
     def ui(self) -> tuple[str, str, str]:
         """OpenWebUI's address, the admin's e-mail and password."""
         return self.printed(r"Chat UI: (\S+) \(admin: (\S+), password: (\S+)\)")
-
-
-def proc_table() -> dict[int, tuple[int, int, str]]:
-    """pid → (parent pid, process group, state) of every process, from /proc."""
-    table = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rpartition(")")[2].split()
-            except OSError:
-                continue
-            table[int(entry.name)] = (int(fields[1]), int(fields[2]), fields[0])
-    return table
-
-
-def descendants(pid: int) -> set[int]:
-    table = proc_table()
-    found, frontier = set(), {pid}
-    while frontier:
-        frontier = {child for child, (parent, _, _) in table.items() if parent in frontier} - found
-        found |= frontier
-    return found
 
 
 def _lines_of(process: subprocess.Popen, log: Path | None) -> queue.Queue:

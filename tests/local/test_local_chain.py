@@ -14,7 +14,8 @@ from pathlib import Path
 import openai
 import pytest
 
-from tests.local.local_command import COMMAND, CommandFailed, Running, descendants, local_command, proc_table
+from sagemaker_llm_local.processes import descendants, proc_table
+from tests.local.local_command import COMMAND, CommandFailed, Running, local_command
 
 pytestmark = pytest.mark.engine
 
@@ -49,8 +50,8 @@ def chain_with_adapters(engine_venv: Path, lora_model: Path, tmp_path: Path) -> 
 
 
 def assert_sigterm_leaves_no_process(chain: Running) -> None:
-    started = descendants(chain.process.pid)
     table = proc_table()
+    started = descendants(chain.process.pid, table)
     # The groups it started lead with one of its own processes (each server is a session leader); another
     # group (the engine suite's own vLLM) never counts, even if a pid is reused between two reads of /proc.
     groups = {table[pid][1] for pid in started if pid in table} & started
@@ -120,7 +121,7 @@ def test_an_adapter_vllm_refuses_stops_the_command_with_one_line_and_no_process_
     groups: set[int] = set()
     while process.poll() is None:  # what it starts, seen while it runs (it has ended them all once it exits)
         table = proc_table()
-        started = descendants(process.pid)
+        started = descendants(process.pid, table)  # one read of /proc for both
         groups |= {table[pid][1] for pid in started if pid in table} & started  # groups it leads (see above)
         time.sleep(0.5)
     out, err = process.communicate()
